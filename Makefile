@@ -1,0 +1,34 @@
+# Two commands from a fresh clone: `make run` (the main job) and `make test` (lint, types, tests).
+# Both create .venv on first use. The Jakarta data is read from $TWIN_DATA_DIR, else data/jakarta,
+# else ../shared/data/jakarta (this repository's development and CI layout).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TWIN_DATA_DIR ?= $(if $(wildcard data/jakarta),data/jakarta,../shared/data/jakarta)
+export TWIN_DATA_DIR
+
+.PHONY: run test bench lint clean
+
+$(BIN)/twin: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/twin
+	$(BIN)/twin city info
+	$(BIN)/twin city map --out reports_out/city.png
+
+lint: $(BIN)/twin
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(BIN)/twin
+	$(BIN)/twin bench city
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

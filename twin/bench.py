@@ -1,0 +1,112 @@
+"""Shipped benchmarks: `twin bench city` times the city model against the project's targets.
+
+Figures are medians of repeated runs (machines here are shared and noisy); the cold build runs
+once, into a fresh temporary cache.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+CITY_TARGETS = {
+    "cold_build_s": ("<=", 30.0),
+    "warm_load_s": ("<=", 2.0),
+    "depot_tables_s": ("<=", 1.0),
+    "batched_lookups_per_s": (">=", 1_000_000.0),
+    "single_lookup_us": ("<=", 5.0),
+    "locate_points_per_s": (">=", 100_000.0),
+}
+
+
+def _median_s(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_city(
+    data_dir: str | Path | None, *, repeat: int = 5, cold: bool = True
+) -> dict[str, Any]:
+    """Time cold build, warm load, depot tables, travel lookups and point location.
+
+    Parameters
+    ----------
+    data_dir
+        The Jakarta data directory.
+    repeat
+        Repetitions for each warm measurement (the median is reported).
+    cold
+        Also time a cold build into a fresh cache (about 25 s).
+    """
+    from twin.city import default_cache_dir, load_city
+    from twin.travel import depot_tables
+
+    results: dict[str, Any] = {}
+    if cold:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            load_city(data_dir, cache_dir=Path(tmp))
+            results["cold_build_s"] = time.perf_counter() - t
+    load_city(data_dir, progress=True)  # make sure the default cache is warm
+    results["warm_load_s"] = _median_s(
+        lambda: load_city(data_dir, cache_dir=default_cache_dir()), repeat
+    )
+    city = load_city(data_dir)
+
+    has_roads = city.kelurahan_has_roads
+    depots = city.depots["node"].to_numpy()[has_roads]
+    region = city.tables.region_of_node
+    results["depot_tables_s"] = _median_s(
+        lambda: depot_tables(city.network, depots, region), repeat
+    )
+    results["depot_tables_n"] = len(depots)
+
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    nodes = np.flatnonzero(region >= 0)
+    a = rng.choice(nodes, n)
+    # b: a random node of a's own region, drawn by offsetting into that region's node list
+    order = np.argsort(region, kind="stable")
+    starts = np.r_[0, np.cumsum(city.tables.size)[:-1]]
+    b = order[starts[region[a]] + (rng.random(n) * city.tables.size[region[a]]).astype(np.int64)]
+    results["batched_lookups_per_s"] = n / _median_s(lambda: city.tables.node_time_s(a, b), repeat)
+    lookup = city.tables.time_s
+    pairs = list(zip(a[:20_000].tolist(), b[:20_000].tolist(), strict=True))
+
+    def single() -> None:
+        for i, j in pairs:
+            lookup(i, j)
+
+    results["single_lookup_us"] = _median_s(single, repeat) / len(pairs) * 1e6
+    lon = rng.uniform(106.68, 106.98, 200_000)
+    lat = rng.uniform(-6.37, -6.08, 200_000)
+    results["locate_points_per_s"] = 200_000 / _median_s(
+        lambda: city.kelurahan.locate_many(lon, lat), repeat
+    )
+    return results
+
+
+def format_bench(results: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:
+    """A table of figure, target and verdict."""
+    lines = [f"{'measure':<24} {'median':>14} {'target':>14}  verdict"]
+    for key, value in results.items():
+        if key not in targets:
+            continue
+        op, goal = targets[key]
+        ok = value <= goal if op == "<=" else value >= goal
+        lines.append(
+            f"{key:<24} {value:>14,.3f} {op + ' ' + f'{goal:,.0f}':>14}  {'ok' if ok else 'MISSED'}"
+        )
+    return "\n".join(lines)
