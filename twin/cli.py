@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from twin.errors import TwinError
+from twin.datadir import PROJECT_ROOT
+from twin.errors import ScenarioError, TwinError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,6 +45,31 @@ def _cmd_city_map(args: argparse.Namespace) -> int:
 
     out = draw_city_map(load_city(args.data, road_file=args.roads, progress=True), Path(args.out))
     print(f"wrote {out}")  # noqa: T201
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from twin.city import load_city
+    from twin.output import format_summary, write_run
+    from twin.runner import run_scenario
+    from twin.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    days = args.days if args.days is not None else scenario.run.days
+    seed = args.seed if args.seed is not None else scenario.run.seed
+    if days < 1:
+        raise ScenarioError(f"--days must be >= 1, got {days}")
+    city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=True)
+    with tqdm(
+        total=days, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
+    ) as bar:
+        result = run_scenario(city, scenario, seed=seed, days=days, progress=bar.update)
+    out = Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / f"{scenario.name}-{seed}"
+    write_run(result, city, out)
+    print(format_summary(result.summary))  # noqa: T201
+    print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and 4 PNG plots")  # noqa: T201
     return 0
 
 
@@ -79,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
         )
     info.set_defaults(func=_cmd_city_info)
     city_map.set_defaults(func=_cmd_city_map)
+
+    run = commands.add_parser("run", help="simulate a scenario and write KPIs, records and plots")
+    run.add_argument("scenario", help="scenario TOML file, e.g. scenarios/jakarta-2016.toml")
+    run.add_argument("--days", type=int, help="simulated days (default: the scenario's run.days)")
+    run.add_argument("--seed", type=int, help="random seed (default: the scenario's run.seed)")
+    run.add_argument(
+        "--out", metavar="DIR", help="output folder (default reports_out/<scenario>-<seed>/)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data_option(run)
+    run.set_defaults(func=_cmd_run)
 
     bench = commands.add_parser("bench", help="shipped benchmarks against the speed targets")
     bench_cmds = bench.add_subparsers(dest="bench_command", required=True, metavar="TARGET")

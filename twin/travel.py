@@ -124,7 +124,8 @@ class TravelTables:
             local_of_node=np.load(folder / "local_of_node.npy"),
             offset=np.load(folder / "offset.npy"),
             size=np.load(folder / "size.npy"),
-            flat=np.load(folder / "flat.npy", mmap_mode="r"),
+            # a plain ndarray view of the map: item access skips the memmap subclass overhead
+            flat=np.load(folder / "flat.npy", mmap_mode="r").view(np.ndarray),
         )
 
 

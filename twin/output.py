@@ -1,0 +1,71 @@
+"""Write a run's results to a folder: summary.json, reports.parquet, kelurahan.csv and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from twin import plots
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from twin.city import City
+    from twin.runner import RunResult
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN becomes null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_run(result: RunResult, city: City, out: Path) -> list[Path]:
+    """Write every output of one run into `out` and return the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "summary.json", out / "reports.parquet", out / "kelurahan.csv"]
+    written[0].write_text(json.dumps(_clean(result.summary), indent=2) + "\n")
+    result.reports.to_parquet(written[1], index=False, compression="zstd")
+    result.kelurahan.to_csv(written[2], float_format="%.4f")
+    written += [
+        plots.plot_arrivals_backlog(result, out / "arrivals_backlog.png"),
+        plots.plot_resolution(result, out / "resolution_time.png"),
+        plots.plot_kelurahan_map(result, city, out / "kelurahan_resolution_map.png"),
+        plots.plot_utilisation(result, out / "crew_utilisation_by_hour.png"),
+    ]
+    return written
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary table printed after a run."""
+    rows = [
+        ("reports", f"{summary['reports']:,}"),
+        ("resolved", f"{summary['resolved']:,} ({summary['resolved_share']:.1%})"),
+        ("mean coordination", f"{summary['mean_coordination_h']:.2f} h"),
+        ("coordinated within 6 h", f"{summary['share_coordinated_within_6h']:.1%}"),
+        ("mean resolution", f"{summary['mean_resolution_h']:.2f} h"),
+        (
+            "p50 / p90 / p99 resolution",
+            f"{summary['p50_resolution_h']:.1f} / {summary['p90_resolution_h']:.1f} / {summary['p99_resolution_h']:.1f} h",
+        ),
+        ("resolved within 7 days", f"{summary['share_resolved_within_7d']:.1%}"),
+        ("crews / utilisation", f"{summary['crews']:,} / {summary['crew_utilisation']:.1%}"),
+        ("travel", f"{summary['travel_km']:,.0f} km"),
+    ]
+    lines = [
+        f"{summary['scenario']} (seed {summary['seed']}, {summary['days']} days, dispatch {summary['dispatch']}, pooling {summary['pooling']})"
+    ]
+    lines += [f"  {k:<28} {v}" for k, v in rows]
+    for name, t in summary["targets"].items():
+        lines.append(
+            f"  target {name:<21} {'MET' if t['met'] else 'missed'} ({t['kpi']} {t['value']:.2f} <= {t['target_max']:g})"
+        )
+    return "\n".join(lines)

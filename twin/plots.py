@@ -1,0 +1,130 @@
+"""Figures of a run, written as PNGs next to its records."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from twin.kpis import backlog_series
+from twin.runner import busy_per_minute
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from twin.city import City
+    from twin.runner import RunResult
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_arrivals_backlog(result: RunResult, out: Path) -> Path:
+    """Reports received per day, and the open backlog hour by hour."""
+    plt = _pyplot()
+    r = result.reports
+    days = result.scenario.run.days
+    per_day = np.bincount((r["received_h"] // 24).astype(int).clip(0, days - 1), minlength=days)
+    backlog = backlog_series(r, end_h=days * 24.0)
+    fig, (a, b) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    a.bar(np.arange(days) + 0.5, per_day, width=0.9, color="#4c72b0")
+    a.set_ylabel("reports received per day")
+    a.set_title(f"{result.scenario.name}: daily arrivals and backlog")
+    b.plot(backlog.index / 24.0, backlog.to_numpy(), color="#c44e52", linewidth=0.8)
+    b.set_ylabel("open reports")
+    b.set_xlabel("day of run")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_resolution(result: RunResult, out: Path) -> Path:
+    """Distribution of resolution times with the 6 h, 9 h and 7-day lines."""
+    plt = _pyplot()
+    hours = (result.reports["closed_h"] - result.reports["received_h"]).dropna().to_numpy()
+    t = result.scenario.targets
+    fig, ax = plt.subplots(figsize=(10, 5))
+    bins = (
+        np.logspace(np.log10(max(hours.min(), 0.05)), np.log10(max(hours.max(), 1.0)), 60)
+        if len(hours)
+        else 10
+    )
+    ax.hist(hours, bins=bins, color="#55a868")
+    ax.set_xscale("log")
+    for x, label, colour in (
+        (t.coordination_mean_h, "6 h coordination target", "#dd8452"),
+        (t.benchmark_resolution_h, "9 h Dec-2016 benchmark", "#8172b3"),
+        (t.resolution_mean_h, "7-day resolution target", "#c44e52"),
+    ):
+        ax.axvline(x, color=colour, linestyle="--", label=label)
+    if len(hours):
+        ax.axvline(hours.mean(), color="black", label=f"mean {hours.mean():.1f} h")
+    ax.set_xlabel("hours from report to closure (log scale)")
+    ax.set_ylabel("reports")
+    ax.set_title(f"{result.scenario.name}: resolution time")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_kelurahan_map(result: RunResult, city: City, out: Path) -> Path:
+    """Mainland kelurahan coloured by mean resolution time."""
+    plt = _pyplot()
+    gdf = city.table.assign(
+        mean_resolution_h=result.kelurahan.reindex(city.kelurahan.codes)[
+            "mean_resolution_h"
+        ].to_numpy()
+    )
+    gdf = gdf[~city.is_seribu]
+    fig, ax = plt.subplots(figsize=(9, 9))
+    gdf.plot(
+        column="mean_resolution_h", ax=ax, cmap="RdYlGn_r", legend=True, edgecolor="white", linewidth=0.2,
+        missing_kwds={"color": "lightgrey", "label": "no report"},
+        legend_kwds={"label": "mean resolution (h)", "shrink": 0.6},
+    )  # fmt: skip
+    ax.set_axis_off()
+    ax.set_title(f"{result.scenario.name}: mean resolution time by kelurahan")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_utilisation(result: RunResult, out: Path) -> Path:
+    """Crew utilisation (busy / on shift) by hour of day, with crews on shift."""
+    plt = _pyplot()
+    minutes = len(result.on_duty)
+    busy = busy_per_minute(result.busy, minutes)
+    hour = (np.arange(minutes) // 60) % 24
+    busy_h = np.bincount(hour, weights=np.minimum(busy, result.on_duty), minlength=24)
+    duty_h = np.bincount(hour, weights=result.on_duty, minlength=24)
+    util = np.divide(busy_h, duty_h, out=np.zeros(24), where=duty_h > 0)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.bar(np.arange(24), util * 100, color="#4c72b0")
+    ax.set_xlabel("hour of day")
+    ax.set_ylabel("crew utilisation (%)")
+    ax.set_xticks(range(24))
+    ax2 = ax.twinx()
+    ax2.plot(
+        np.arange(24),
+        duty_h / max(1, minutes // 1440) / 60,
+        color="#dd8452",
+        marker="o",
+        label="crews on shift",
+    )
+    ax2.set_ylabel("crews on shift")
+    ax2.legend(loc="upper right")
+    ax.set_title(f"{result.scenario.name}: crew utilisation by hour")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
