@@ -517,9 +517,9 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
         hint = hints[name]
-        if name in {"work", "channels"} and isinstance(value, dict):
-            # partial tables: listed entries override the defaults, others are kept
-            default = fields[name].default_factory()  # type: ignore[misc]  # type: ignore[operator]
+        if name == "work" and isinstance(value, dict):
+            # a partial work table: listed categories override the defaults, others are kept
+            default = fields[name].default_factory()  # type: ignore[misc,operator]
             item_hint = typing.get_args(hint)[1]
             merged = dict(default)
             for key, item in value.items():

@@ -1,0 +1,229 @@
+"""The process model on a synthetic city: verification against queueing theory, reproducibility,
+common random numbers, conservation and extremes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from twin.cli import main
+from twin.kpis import backlog_series
+from twin.runner import run_scenario
+from twin.scenario import Scenario, scenario_from_dict
+
+KEL = "31.71.01.1001"
+
+
+def erlang_c(lam: float, mu: float, c: int) -> tuple[float, float]:
+    """P(wait) and mean wait Wq of an M/M/c queue."""
+    a = lam / mu
+    rho = a / c
+    top = a**c / math.factorial(c) / (1 - rho)
+    p_wait = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
+    return p_wait, p_wait / (c * mu - lam)
+
+
+def mmc_scenario(
+    *, lam_per_h: float = 2.5, mean_work_min: float = 60.0, crews: int = 3, days: int = 150
+) -> Scenario:
+    """One kelurahan, flat Poisson arrivals, exponential work, no travel, no coordination step."""
+    return scenario_from_dict(
+        {
+            "run": {"days": days, "seed": 11, "only_kelurahan": [KEL]},
+            "demand": {
+                "reports_per_day": lam_per_h * 24,
+                "hourly_profile": [1.0] * 24,
+                "weekly_profile": [1.0] * 7,
+                "categories": {"garbage": 1.0},
+                "channels": {"jaki": {"share": 1.0, "entry_delay_min": 0.0}},
+                "invalid_share": 0.0,
+                "duplicate_share": 0.0,
+            },
+            "coordination": {"enabled": False, "agency_share": 0.0},
+            "crews": {
+                "per_kelurahan": crews,
+                "complaint_duty_share": 1.0,
+                "shifts": [[0.0, 24.0]],
+                "travel": False,
+                "proof_min": 0.0,
+                "verification": False,
+                "work": {"garbage": {"dist": "exponential", "mean_min": mean_work_min}},
+            },
+        },
+        name="mmc",
+    )
+
+
+def test_mmc_matches_erlang_c(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    scenario = mmc_scenario()
+    p_wait, wq_h = erlang_c(2.5, 1.0, 3)
+    assert (round(p_wait, 4), round(wq_h, 4)) == (0.7022, 1.4045)
+    waits, shares = [], []
+    for seed in range(8):
+        r = run_scenario(synthetic_city, scenario, seed=seed).reports
+        wait = (r["assigned_h"] - r["received_h"]).dropna()
+        wait = wait[r["received_h"] > 24 * 10]  # skip a warm-up of 10 days
+        waits.append(wait.mean())
+        shares.append((wait > 1e-9).mean())
+    mean, half = np.mean(waits), 2.365 * np.std(waits, ddof=1) / np.sqrt(len(waits))  # t(7) 95 %
+    assert abs(mean - wq_h) <= max(half, 0.05 * wq_h), (mean, half, wq_h)
+    assert abs(np.mean(shares) - p_wait) < 0.03
+
+
+def test_littles_law_and_conservation(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    result = run_scenario(synthetic_city, mmc_scenario(days=120), seed=3)
+    r = result.reports
+    s = result.summary
+    assert s["reports"] == s["resolved"] + s["open_at_end"]  # conservation
+    assert s["reports"] == len(r)
+    end_h = 120 * 24.0
+    backlog = backlog_series(r, end_h=end_h, step_h=0.1)
+    in_system = (r["closed_h"].fillna(end_h) - r["received_h"]).to_numpy()
+    lam = len(r) / end_h
+    assert backlog.mean() == pytest.approx(lam * in_system.mean(), rel=0.03)
+
+
+def test_extremes(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    none = dataclasses.replace(
+        mmc_scenario(days=10), crews=dataclasses.replace(mmc_scenario().crews, per_kelurahan=0)
+    )
+    s = run_scenario(synthetic_city, none).summary
+    assert s["crews"] == 0
+    assert s["resolved"] == 0
+    assert s["open_at_end"] == s["reports"] > 0
+    many = dataclasses.replace(
+        mmc_scenario(days=10), crews=dataclasses.replace(mmc_scenario().crews, per_kelurahan=500)
+    )
+    r = run_scenario(synthetic_city, many).reports
+    assert ((r["assigned_h"] - r["received_h"]).abs() < 1e-9).all()  # no queueing at all
+
+
+def full_scenario(**crews: object) -> Scenario:
+    base = Scenario(name="synthetic")
+    return dataclasses.replace(
+        base,
+        run=dataclasses.replace(base.run, days=5, seed=5),
+        demand=dataclasses.replace(base.demand, reports_per_day=60.0),
+        crews=dataclasses.replace(base.crews, **crews),  # type: ignore[arg-type]
+    )
+
+
+def test_same_seed_gives_identical_records(synthetic_city, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = run_scenario(synthetic_city, full_scenario()).reports
+    b = run_scenario(synthetic_city, full_scenario()).reports
+    a.to_parquet(tmp_path / "a.parquet", index=False)
+    b.to_parquet(tmp_path / "b.parquet", index=False)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    c = run_scenario(synthetic_city, full_scenario(), seed=6).reports
+    assert not a["received_h"].equals(c["received_h"])
+
+
+@pytest.mark.parametrize(
+    "change", [{"per_kelurahan": 10}, {"dispatch": "fifo"}, {"pooling": "kecamatan"}]
+)
+def test_common_random_numbers_across_staffing_and_dispatch(
+    synthetic_city, change: dict[str, object]
+) -> None:  # type: ignore[no-untyped-def]
+    a = run_scenario(synthetic_city, full_scenario()).reports
+    b = run_scenario(synthetic_city, full_scenario(**change)).reports
+    same = ["received_h", "kelurahan_code", "category", "channel", "outcome", "lon", "lat"]
+    pd.testing.assert_frame_equal(a[same], b[same])
+
+
+@pytest.mark.parametrize("policy", ["nearest", "least_loaded", "fifo", "priority"])
+def test_every_policy_runs_and_conserves(synthetic_city, policy: str) -> None:  # type: ignore[no-untyped-def]
+    s = run_scenario(synthetic_city, full_scenario(dispatch=policy, pooling="kecamatan")).summary
+    assert s["reports"] == s["resolved"] + s["open_at_end"]
+    assert 0 < s["crew_utilisation"] <= 1
+    assert s["travel_km"] > 0
+
+
+def test_priority_serves_hazards_first_under_overload(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    def flood_wait(policy: str) -> float:
+        sc = full_scenario(dispatch=policy, per_kelurahan=10, complaint_duty_share=0.1)
+        sc = dataclasses.replace(sc, demand=dataclasses.replace(sc.demand, reports_per_day=150.0))
+        r = run_scenario(synthetic_city, sc).reports
+        wait = r["assigned_h"] - r["coordinated_h"]
+        return float(wait[r["category"].isin(["flood", "trees"])].mean())
+
+    assert flood_wait("priority") < flood_wait("fifo")
+
+
+def test_statuses_are_in_order(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    r = run_scenario(synthetic_city, full_scenario()).reports
+    ppsu = r[(r["outcome"] == "ppsu") & r["closed_h"].notna()]
+    assert len(ppsu) > 50
+    for earlier, later in [
+        ("received_h", "coordinated_h"),
+        ("coordinated_h", "assigned_h"),
+        ("assigned_h", "arrived_h"),
+        ("arrived_h", "done_h"),
+        ("done_h", "closed_h"),
+    ]:
+        assert (ppsu[later] >= ppsu[earlier] - 1e-9).all(), (earlier, later)
+    assert (ppsu["crew"] >= 0).all()
+    closed_without_crew = r[r["outcome"].isin(["invalid", "duplicate", "agency"])]
+    assert (closed_without_crew["crew"] == -1).all()
+
+
+def test_cli_run_writes_every_output(
+    synthetic_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text("[run]\ndays = 3\n[demand]\nreports_per_day = 40.0\n")
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "run",
+                str(scenario),
+                "--data",
+                str(synthetic_dir),
+                "--out",
+                str(out),
+                "--seed",
+                "9",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("scenario", "seed", "days", "reports", "resolved", "resolved_share", "mean_coordination_h", "mean_resolution_h",
+                "share_coordinated_within_6h", "share_resolved_within_7d", "p90_resolution_h", "crew_utilisation", "targets"):  # fmt: skip
+        assert key in summary
+    assert summary["seed"] == 9
+    assert set(summary["targets"]) == {
+        "coordination_mean_6h",
+        "resolution_mean_7d",
+        "benchmark_resolution_9h",
+    }
+    reports = pd.read_parquet(out / "reports.parquet")
+    assert {
+        "received_at",
+        "coordinated_at",
+        "closed_at",
+        "kelurahan_code",
+        "category",
+        "channel",
+        "crew",
+    } <= set(reports.columns)
+    assert len(pd.read_csv(out / "kelurahan.csv")) == 5
+    for png in (
+        "arrivals_backlog",
+        "resolution_time",
+        "kelurahan_resolution_map",
+        "crew_utilisation_by_hour",
+    ):
+        assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "mean resolution" in capsys.readouterr().out
