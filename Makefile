@@ -16,8 +16,8 @@ $(BIN)/twin: pyproject.toml
 	touch $@
 
 run: $(BIN)/twin
-	$(BIN)/twin city info
 	$(BIN)/twin city map --out reports_out/city.png
+	$(BIN)/twin run scenarios/jakarta-2016.toml
 
 lint: $(BIN)/twin
 	$(BIN)/ruff check .
@@ -29,6 +29,7 @@ test: lint
 
 bench: $(BIN)/twin
 	$(BIN)/twin bench city
+	$(BIN)/twin bench sim
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -110,3 +110,66 @@ def format_bench(results: dict[str, Any], targets: dict[str, tuple[str, float]])
             f"{key:<24} {value:>14,.3f} {op + ' ' + f'{goal:,.0f}':>14}  {'ok' if ok else 'MISSED'}"
         )
     return "\n".join(lines)
+
+
+SIM_TARGETS = {"simulated_year_s": ("<=", 10.0), "peak_memory_gb": ("<=", 2.0)}
+
+
+def bare_simpy_loop(n_jobs: int, *, servers: int, seed: int = 0) -> float:
+    """Seconds for plain SimPy to push `n_jobs` jobs through one ``simpy.Resource``: the yardstick."""
+    import simpy
+
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1.0, n_jobs).tolist()
+    work = rng.exponential(0.9 * servers, n_jobs).tolist()
+    env = simpy.Environment()
+    resource = simpy.Resource(env, capacity=servers)
+
+    def job(service: float):  # type: ignore[no-untyped-def]
+        with resource.request() as req:
+            yield req
+            yield env.timeout(service)
+
+    def source():  # type: ignore[no-untyped-def]
+        for gap, service in zip(gaps, work, strict=True):
+            yield env.timeout(gap)
+            env.process(job(service))
+
+    t = time.perf_counter()
+    env.process(source())
+    env.run()
+    return time.perf_counter() - t
+
+
+def bench_sim(
+    data_dir: str | Path | None, *, days: int = 365, reports_per_day: float = 1000.0
+) -> dict[str, Any]:
+    """Time one simulated period of all Jakarta with travel on the road network, in this process."""
+    import dataclasses
+    import resource
+
+    from twin.city import load_city
+    from twin.runner import run_scenario
+    from twin.scenario import Scenario
+
+    city = load_city(data_dir, progress=True)
+    base = Scenario(name="bench")
+    scenario = dataclasses.replace(
+        base,
+        run=dataclasses.replace(base.run, days=days),
+        demand=dataclasses.replace(base.demand, reports_per_day=reports_per_day),
+    )
+    t = time.perf_counter()
+    result = run_scenario(city, scenario)
+    elapsed = time.perf_counter() - t
+    n = result.summary["reports"]
+    bare = bare_simpy_loop(n, servers=max(1, result.summary["crews"] // 267))
+    return {
+        "days": days,
+        "reports": n,
+        "ppsu_jobs": result.summary["outcomes"]["ppsu"],
+        "simulated_year_s" if days == 365 else "simulated_period_s": elapsed,
+        "bare_simpy_s": bare,
+        "ratio_to_bare_simpy": elapsed / bare,
+        "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+    }

@@ -81,6 +81,21 @@ def _cmd_bench_city(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_sim(args: argparse.Namespace) -> int:
+    from twin.bench import SIM_TARGETS, bench_sim, format_bench
+
+    results = bench_sim(args.data, days=args.days, reports_per_day=args.reports_per_day)
+    if args.json:
+        print(json.dumps(results, indent=2))  # noqa: T201
+    else:
+        print(format_bench(results, SIM_TARGETS))  # noqa: T201
+        print(  # noqa: T201
+            f"{results['reports']:,} reports ({results['ppsu_jobs']:,} PPSU jobs); bare SimPy loop with the same "
+            f"number of jobs: {results['bare_simpy_s']:.2f} s, ratio {results['ratio_to_bare_simpy']:.2f}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every `twin` subcommand."""
     parser = argparse.ArgumentParser(
@@ -127,6 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench_city.add_argument("--no-cold", action="store_true", help="skip the cold build (~25 s)")
     bench_city.add_argument("--json", action="store_true", help="print JSON")
     bench_city.set_defaults(func=_cmd_bench_city)
+    bench_sim = bench_cmds.add_parser(
+        "sim", help="one simulated year of all Jakarta vs a bare SimPy loop"
+    )
+    _add_data_option(bench_sim)
+    bench_sim.add_argument("--days", type=int, default=365, help="simulated days (default 365)")
+    bench_sim.add_argument(
+        "--reports-per-day", type=float, default=1000.0, help="demand (default 1000)"
+    )
+    bench_sim.add_argument("--json", action="store_true", help="print JSON")
+    bench_sim.set_defaults(func=_cmd_bench_sim)
     return parser
 
 

@@ -41,6 +41,10 @@ class CrewLike(Protocol):
 
     jobs_done: int
 
+    @property
+    def position(self) -> object:
+        """A hashable key of where the crew is."""
+
 
 class DispatchPolicy:
     """Base policy: FIFO queue, the crew idle longest takes the job."""
@@ -77,8 +81,21 @@ class NearestPolicy(DispatchPolicy):
     name = "nearest"
 
     def choose_crew(self, idle: Sequence[CrewLike], job: Job) -> CrewLike:
-        """The idle crew with the shortest ride to the job (ties: idle longest)."""
-        return min(idle, key=lambda crew: self.ride_s(crew, job))
+        """The idle crew with the shortest ride to the job (ties: idle longest).
+
+        Idle crews wait at their depots, so many share a position: each distinct position is
+        timed once.
+        """
+        best, best_s = idle[0], float("inf")
+        timed: dict[object, float] = {}
+        for crew in idle:
+            where = crew.position
+            seconds = timed.get(where)
+            if seconds is None:
+                seconds = timed[where] = self.ride_s(crew, job)
+            if seconds < best_s:
+                best, best_s = crew, seconds
+        return best
 
     def pop_for(self, crew: CrewLike) -> Job | None:
         """The nearest of the longest-waiting jobs."""

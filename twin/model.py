@@ -126,6 +126,11 @@ class Crew:
     jobs_done: int = 0
     busy_min: float = 0.0
 
+    @property
+    def position(self) -> tuple[int, float, float]:
+        """A hashable key of where the crew is (for timing each distinct position once)."""
+        return (self.node, self.lon, self.lat)
+
 
 @dataclass(slots=True, eq=False)
 class Pool:
