@@ -125,12 +125,12 @@ def bare_simpy_loop(n_jobs: int, *, servers: int, seed: int = 0) -> float:
     env = simpy.Environment()
     resource = simpy.Resource(env, capacity=servers)
 
-    def job(service: float):  # type: ignore[no-untyped-def]
+    def job(service: float) -> simpy.events.ProcessGenerator:
         with resource.request() as req:
             yield req
             yield env.timeout(service)
 
-    def source():  # type: ignore[no-untyped-def]
+    def source() -> simpy.events.ProcessGenerator:
         for gap, service in zip(gaps, work, strict=True):
             yield env.timeout(gap)
             env.process(job(service))
