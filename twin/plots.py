@@ -25,6 +25,14 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(fig: Any, out: Path) -> Path:
+    """Write a figure as PNG and free it (pyplot keeps every open figure alive)."""
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    _pyplot().close(fig)
+    return out
+
+
 def plot_arrivals_backlog(result: RunResult, out: Path) -> Path:
     """Reports received per day, and the open backlog hour by hour."""
     plt = _pyplot()
@@ -39,10 +47,7 @@ def plot_arrivals_backlog(result: RunResult, out: Path) -> Path:
     b.plot(backlog.index / 24.0, backlog.to_numpy(), color="#c44e52", linewidth=0.8)
     b.set_ylabel("open reports")
     b.set_xlabel("day of run")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_resolution(result: RunResult, out: Path) -> Path:
@@ -70,10 +75,7 @@ def plot_resolution(result: RunResult, out: Path) -> Path:
     ax.set_ylabel("reports")
     ax.set_title(f"{result.scenario.name}: resolution time")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_kelurahan_map(result: RunResult, city: City, out: Path) -> Path:
@@ -93,10 +95,7 @@ def plot_kelurahan_map(result: RunResult, city: City, out: Path) -> Path:
     )  # fmt: skip
     ax.set_axis_off()
     ax.set_title(f"{result.scenario.name}: mean resolution time by kelurahan")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_utilisation(result: RunResult, out: Path) -> Path:
@@ -124,7 +123,4 @@ def plot_utilisation(result: RunResult, out: Path) -> Path:
     ax2.set_ylabel("crews on shift")
     ax2.legend(loc="upper right")
     ax.set_title(f"{result.scenario.name}: crew utilisation by hour")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
