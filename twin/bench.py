@@ -142,9 +142,16 @@ def bare_simpy_loop(n_jobs: int, *, servers: int, seed: int = 0) -> float:
 
 
 def bench_sim(
-    data_dir: str | Path | None, *, days: int = 365, reports_per_day: float = 1000.0
+    data_dir: str | Path | None,
+    *,
+    days: int = 365,
+    reports_per_day: float = 1000.0,
+    repeat: int = 3,
 ) -> dict[str, Any]:
-    """Time one simulated period of all Jakarta with travel on the road network, in this process."""
+    """Time one simulated period of all Jakarta with travel on the road network, in this process.
+
+    The model and the bare SimPy yardstick alternate `repeat` times; medians are reported.
+    """
     import dataclasses
     import resource
 
@@ -159,11 +166,14 @@ def bench_sim(
         run=dataclasses.replace(base.run, days=days),
         demand=dataclasses.replace(base.demand, reports_per_day=reports_per_day),
     )
-    t = time.perf_counter()
-    result = run_scenario(city, scenario)
-    elapsed = time.perf_counter() - t
-    n = result.summary["reports"]
-    bare = bare_simpy_loop(n, servers=max(1, result.summary["crews"] // 267))
+    model_s, bare_s = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = run_scenario(city, scenario)
+        model_s.append(time.perf_counter() - t)
+        n = result.summary["reports"]
+        bare_s.append(bare_simpy_loop(n, servers=max(1, result.summary["crews"] // 267)))
+    elapsed, bare = statistics.median(model_s), statistics.median(bare_s)
     return {
         "days": days,
         "reports": n,

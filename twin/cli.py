@@ -84,7 +84,9 @@ def _cmd_bench_city(args: argparse.Namespace) -> int:
 def _cmd_bench_sim(args: argparse.Namespace) -> int:
     from twin.bench import SIM_TARGETS, bench_sim, format_bench
 
-    results = bench_sim(args.data, days=args.days, reports_per_day=args.reports_per_day)
+    results = bench_sim(
+        args.data, days=args.days, reports_per_day=args.reports_per_day, repeat=args.repeat
+    )
     if args.json:
         print(json.dumps(results, indent=2))  # noqa: T201
     else:
@@ -150,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sim.add_argument(
         "--reports-per-day", type=float, default=1000.0, help="demand (default 1000)"
     )
+    bench_sim.add_argument("--repeat", type=int, default=3, help="repetitions (median)")
     bench_sim.add_argument("--json", action="store_true", help="print JSON")
     bench_sim.set_defaults(func=_cmd_bench_sim)
     return parser

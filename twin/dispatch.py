@@ -83,9 +83,12 @@ class NearestPolicy(DispatchPolicy):
     def choose_crew(self, idle: Sequence[CrewLike], job: Job) -> CrewLike:
         """The idle crew with the shortest ride to the job (ties: idle longest).
 
-        Idle crews wait at their depots, so many share a position: each distinct position is
-        timed once.
+        Idle crews mostly wait at their depots, so many share a position: each distinct position
+        is timed once, and none is timed when all idle crews stand in one place.
         """
+        first = idle[0].position
+        if all(crew.position == first for crew in idle):
+            return idle[0]
         best, best_s = idle[0], float("inf")
         timed: dict[object, float] = {}
         for crew in idle:

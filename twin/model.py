@@ -9,8 +9,9 @@ then takes the next waiting job, or rides back to its depot.
 
 Coordination and agency work need no shared resource in this model, so their times are computed
 directly from each report's draws; only PPSU crews, which queue, are simulated event by event.
-Crews are SimPy processes; each dispatch pool (a kelurahan, or a kecamatan when pooled) keeps its
-own queue in its policy object. The clock unit is minutes.
+Each busy spell of a crew (ride, work, proof) is one SimPy timeout whose callback decides what
+the crew does next; shifts are a SimPy process. Each dispatch pool (a kelurahan, or a kecamatan
+when pooled) keeps its own queue in its policy object. The clock unit is minutes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import simpy
 
 from twin.demand import AGENCY, DUPLICATE, INVALID, PPSU
 from twin.dispatch import POLICIES, DispatchPolicy
-from twin.roads import EARTH_RADIUS_M
+from twin.roads import EARTH_RADIUS_M, haversine_m
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from twin.scenario import Scenario
 
 
-def _metres(a: Crew | Job, b: Crew | Job) -> float:
+def _metres(a: Crew | Job | Place, b: Crew | Job | Place) -> float:
     """Great-circle metres between two positions (scalar haversine: no numpy call overhead)."""
     lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
     h = (
@@ -94,6 +95,17 @@ class Job:
     visits: int = 0
 
 
+@dataclass(slots=True, frozen=True)
+class Place:
+    """A fixed point crews ride to (a depot)."""
+
+    node: int
+    lon: float
+    lat: float
+    access_m: float
+    seribu: bool
+
+
 @dataclass(slots=True, eq=False)
 class Crew:
     """A PPSU crew.
@@ -107,7 +119,11 @@ class Crew:
     shift
         Index into the scenario's shifts.
     node, lon, lat, access_m, seribu
-        Where it is now.
+        Where it is now (while riding home: the last job site, from which it would turn back).
+    depot
+        Its depot.
+    returning, return_start_min, home_at_min
+        A ride home under way: when it began and when it ends.
     """
 
     crew_id: int
@@ -118,9 +134,14 @@ class Crew:
     lat: float
     access_m: float
     seribu: bool
+    depot: Place | None = None
     pool: Pool | None = None
     job: Job | None = None
-    wake: simpy.Event | None = None
+    returning: bool = False
+    return_start_min: float = 0.0
+    home_at_min: float = 0.0
+    job_start_min: float = 0.0
+    on_done: Callable[[object], None] | None = None
     on_shift: bool = False
     idle: bool = False
     jobs_done: int = 0
@@ -174,6 +195,8 @@ class CityTwin:
         self.closed_min = np.full(n, np.nan)
         self.crew_of = np.full(n, -1, dtype=np.int64)
         self.travel_km = np.zeros(n)
+        self.return_km = 0.0  # riding home, not attributable to a report
+        self._legs: list[tuple[int, float, float, float, float]] = []  # (report or -1, from, to)
         self.visits = np.zeros(n, dtype=np.int64)
         self.busy_log: list[tuple[int, float, float]] = []  # (crew, start_min, end_min)
 
@@ -183,22 +206,28 @@ class CityTwin:
         self._land_s_per_m = s.detour_factor / (s.default_speed_kph / 3.6)
         self._boat_s_per_m = 1.0 / (s.boat_speed_kph / 3.6)
         self._travel = scenario.crews.travel
-        self._time_s = city.tables.time_s
-        self._region = city.tables.region_of_node
+        self._region, self._local, self._offset, self._size, self._flat = city.tables.lookup_lists()
+        self._detour_km = s.detour_factor / 1000.0
+        self._verify = scenario.crews.verification
+        self._rework_p = scenario.crews.rework_probability
+        self._proof_min = scenario.crews.proof_min
         self._build_crews()
 
     # --- travel --------------------------------------------------------------------------------
 
-    def ride_s(self, crew: Crew | Job, job: Job | Crew) -> float:
+    def ride_s(self, crew: Crew | Job | Place, job: Job | Crew | Place) -> float:
         """Seconds for a crew to ride from where `crew` is to where `job` is, at the current hour."""
         if not self._travel:
             return 0.0
         factor = self._congestion[int(self.env.now // 60) % 24]
         a, b = crew.node, job.node
-        if a >= 0 and b >= 0 and self._region[a] == self._region[b]:
-            return (
-                self._time_s(a, b) * factor + (crew.access_m + job.access_m) * self._access_s_per_m
-            )
+        region = self._region
+        if a >= 0 and b >= 0 and region[a] == region[b]:
+            r = region[a]  # `TravelTables.time_s`, inlined on this hot path
+            network_s = self._flat[
+                self._offset[r] + self._local[a] * self._size[r] + self._local[b]
+            ]
+            return network_s * factor + (crew.access_m + job.access_m) * self._access_s_per_m
         metres = _metres(crew, job)
         if crew.seribu or job.seribu:
             return metres * self._boat_s_per_m
@@ -243,69 +272,72 @@ class CityTwin:
                     seribu=bool(seribu[k]),
                     pool=pool,
                 )
+                crew.depot = Place(crew.node, crew.lon, crew.lat, crew.access_m, crew.seribu)
                 pool.crews.append(crew)
                 self.crews.append(crew)
-        self.depot = {c.crew_id: (c.node, c.lon, c.lat, c.access_m) for c in self.crews}
+        # per shift: each pool with the crews it loses at the end of that shift
+        self._shift_pools: list[list[tuple[Pool, list[Crew]]]] = [
+            [(p, [c for c in p.crews if c.shift == sh]) for p in pools.values() if p.crews]
+            for sh in range(n_shifts)
+        ]
 
     def _jobs(self) -> list[tuple[float, Job]]:
+        """PPSU jobs in the order they become ready (coordination done)."""
         f = self.reports.frame
         ppsu = np.flatnonzero(f["outcome"].to_numpy() == PPSU)
+        ppsu = ppsu[np.argsort(self.coordinated_min[ppsu], kind="stable")]
         order = self.scenario.crews.priority_order
         rank_of = np.array(
             [order.index(c) if c in order else len(order) for c in self.reports.categories]
         )
-        seribu = self.city.is_seribu
-        cols = {
-            c: f[c].to_numpy()
-            for c in (
-                "node",
-                "lon",
-                "lat",
-                "access_m",
-                "kelurahan",
-                "category",
-                "work_min",
-                "verify_min",
-                "rework_u",
-            )
-        }
-        ready = self.coordinated_min[ppsu]
-        jobs = [
-            (
-                float(ready[j]),
-                Job(
-                    index=int(i),
-                    rank=int(rank_of[cols["category"][i]]),
-                    node=int(cols["node"][i]),
-                    lon=float(cols["lon"][i]),
-                    lat=float(cols["lat"][i]),
-                    access_m=float(cols["access_m"][i]),
-                    kelurahan=int(cols["kelurahan"][i]),
-                    seribu=bool(seribu[cols["kelurahan"][i]]),
-                    work_min=float(cols["work_min"][i]),
-                    verify_min=float(cols["verify_min"][i]),
-                    rework_u=float(cols["rework_u"][i]),
-                ),
-            )
-            for j, i in enumerate(ppsu)
-        ]
-        jobs.sort(key=lambda rj: rj[0])
-        return jobs
+        f = f.iloc[ppsu]
+        kelurahan = f["kelurahan"].to_numpy()
+        columns = (  # plain Python lists: building 300,000 jobs from numpy scalars is slow
+            ppsu,
+            rank_of[f["category"].to_numpy()],
+            f["node"].to_numpy(),
+            f["lon"].to_numpy(),
+            f["lat"].to_numpy(),
+            f["access_m"].to_numpy(),
+            kelurahan,
+            self.city.is_seribu[kelurahan],
+            f["work_min"].to_numpy(),
+            f["verify_min"].to_numpy(),
+            f["rework_u"].to_numpy(),
+        )
+        ready = self.coordinated_min[ppsu].tolist()
+        made = list(map(Job, *(c.tolist() for c in columns)))
+        return list(zip(ready, made, strict=True))
 
     # --- processes -----------------------------------------------------------------------------
 
-    def feed_jobs(self, jobs: list[tuple[float, Job]]) -> simpy.events.ProcessGenerator:
-        """Hand each PPSU job to its pool when coordination is done."""
+    def feed_jobs(self, jobs: list[tuple[float, Job]]) -> None:
+        """Hand each PPSU job to its pool when coordination is done.
+
+        A chain of timeouts with callbacks, one pending at a time: lighter than a generator
+        process for 300,000 hand-overs a simulated year.
+        """
         env = self.env
-        for ready, job in jobs:
-            if ready > env.now:
-                yield env.timeout(ready - env.now)
-            self.submit(job)
+        feed = iter(jobs)
+        pending = next(feed, None)
+
+        def hand_over(_: object = None) -> None:
+            nonlocal pending
+            while pending is not None and pending[0] <= env.now:
+                self.submit(pending[1])
+                pending = next(feed, None)
+            if pending is not None:
+                env.timeout(pending[0] - env.now).callbacks.append(hand_over)
+
+        hand_over()
 
     def submit(self, job: Job) -> None:
         """A job is ready: the policy gives it an idle crew, or queues it."""
         pool = self.pool_of_kelurahan[job.kelurahan]
         if pool.idle:
+            for idle in pool.idle:
+                if idle.returning:
+                    self._settle(idle)
             crew = pool.policy.choose_crew(pool.idle, job)  # type: ignore[arg-type]
             self._assign(crew, job)  # type: ignore[arg-type]
         else:
@@ -315,96 +347,117 @@ class CityTwin:
         assert crew.pool is not None
         crew.pool.idle.remove(crew)
         crew.idle = False
-        crew.job = job
-        if crew.wake is not None and not crew.wake.triggered:
-            crew.wake.succeed()
+        self._turn_back(crew)
+        self._start_job(crew, job)
 
-    def _make_idle(self, crew: Crew) -> None:
-        """Take a waiting job, or join the idle list."""
-        assert crew.pool is not None
-        job = crew.pool.policy.pop_for(crew)  # type: ignore[arg-type]
-        if job is not None:
-            crew.job = job  # type: ignore[assignment]
+    def _next_or_idle(self, crew: Crew) -> None:
+        """A crew on shift with nothing in hand: take a waiting job, or join the idle list."""
+        pool = crew.pool
+        assert pool is not None
+        if crew.returning:
+            self._settle(crew)
+        job = pool.policy.pop_for(crew) if len(pool.policy) else None  # type: ignore[arg-type]
+        if job is None:
+            crew.idle = True
+            pool.idle.append(crew)
             return
-        crew.idle = True
-        crew.pool.idle.append(crew)
+        self._turn_back(crew)
+        self._start_job(crew, job)  # type: ignore[arg-type]
 
-    def run_crew(self, crew: Crew) -> simpy.events.ProcessGenerator:
-        """A crew's working life: wait for a job, ride, work, upload proof, next job or home."""
+    def _start_job(self, crew: Crew, job: Job) -> None:
+        """Ride to the job, work on site and upload proof: one busy spell, one SimPy event.
+
+        Crews are event-driven rather than generator processes: a busy spell is a timeout
+        whose callback decides what the crew does next, which keeps a simulated year of
+        300,000 jobs within seconds. The ride home is not an event either: the crew is idle
+        from the moment it leaves the site, `_settle` moves it to the depot once the ride is
+        over, and a job given to it on the way turns it back from the last site.
+        """
         env = self.env
-        verify = self.scenario.crews.verification
-        proof_min = self.scenario.crews.proof_min
-        while True:
-            if crew.job is None:
-                crew.wake = env.event()
-                yield crew.wake
-                crew.wake = None
-            job = crew.job
-            assert job is not None
-            i = job.index
-            start = env.now
-            ride_min = self.ride_s(crew, job) / 60.0
-            if job.visits == 0:
-                self.assigned_min[i] = start
-            job.visits += 1
-            self.arrived_min[i] = start + ride_min
-            self.travel_km[i] += self._km(crew, job)
-            busy = ride_min + job.work_min + proof_min
-            yield env.timeout(busy)
-            self.busy_log.append((crew.crew_id, start, env.now))
-            crew.busy_min += busy
-            crew.jobs_done += 1
-            crew.node, crew.lon, crew.lat, crew.access_m, crew.seribu = (
-                job.node,
-                job.lon,
-                job.lat,
-                job.access_m,
-                job.seribu,
-            )
-            self.done_min[i] = env.now
-            self.crew_of[i] = crew.crew_id
-            self.visits[i] = job.visits
-            if verify:
-                env.process(self.verify(job))
-            else:
-                self.closed_min[i] = env.now
-            crew.job = None
-            if crew.on_shift:
-                self._make_idle(crew)
-                if crew.job is not None:
-                    continue
-                if crew.idle:  # ride home, unavailable on the way
-                    crew.pool.idle.remove(crew)  # type: ignore[union-attr]
-                    crew.idle = False
-            yield from self._ride_home(crew)
-            if crew.on_shift:
-                self._make_idle(crew)
+        i = job.index
+        start = env.now
+        ride_min = self.ride_s(crew, job) / 60.0
+        if job.visits == 0:
+            self.assigned_min[i] = start
+        job.visits += 1
+        self.arrived_min[i] = start + ride_min
+        if self._travel:
+            self._legs.append((i, crew.lon, crew.lat, job.lon, job.lat))
+        crew.job = job
+        crew.job_start_min = start
+        env.timeout(ride_min + job.work_min + self._proof_min).callbacks.append(crew.on_done)
 
-    def _ride_home(self, crew: Crew) -> simpy.events.ProcessGenerator:
-        node, lon, lat, access = self.depot[crew.crew_id]
-        if crew.node == node and crew.lon == lon and crew.lat == lat:
-            return
-        home = Crew(crew.crew_id, crew.home, crew.shift, node, lon, lat, access, crew.seribu)
-        ride = self.ride_s(crew, home) / 60.0
-        start = self.env.now
-        if ride > 0:
-            yield self.env.timeout(ride)
-        self.busy_log.append((crew.crew_id, start, self.env.now))
-        crew.busy_min += ride
-        crew.node, crew.lon, crew.lat, crew.access_m = node, lon, lat, access
-
-    def _km(self, a: Crew, b: Job) -> float:
-        if not self._travel:
-            return 0.0
-        return _metres(a, b) * self.city.speeds.detour_factor / 1000.0
-
-    def verify(self, job: Job) -> simpy.events.ProcessGenerator:
-        """The desk checks the proof photo; now and then the job goes back for another visit."""
-        yield self.env.timeout(job.verify_min)
-        if job.rework_u < self.scenario.crews.rework_probability * (0.5 ** (job.visits - 1)):
-            self.submit(job)
+    def _job_done(self, crew: Crew) -> None:
+        """Proof uploaded: record, verify, then the next job, idle, or home after the shift."""
+        env = self.env
+        job = crew.job
+        assert job is not None
+        i = job.index
+        self._log_busy(crew, crew.job_start_min, env.now)
+        crew.jobs_done += 1
+        crew.node, crew.lon, crew.lat = job.node, job.lon, job.lat
+        crew.access_m, crew.seribu = job.access_m, job.seribu
+        self.done_min[i] = env.now
+        self.crew_of[i] = crew.crew_id
+        self.visits[i] = job.visits
+        if not self._verify:
+            self.closed_min[i] = env.now
+        elif job.rework_u < self._rework_p * 0.5 ** (job.visits - 1):
+            # the desk rejects the proof: the job goes back to the queue after verification
+            env.timeout(job.verify_min).callbacks.append(lambda _, job=job: self.submit(job))
         else:
-            self.closed_min[job.index] = self.env.now
+            self.closed_min[i] = env.now + job.verify_min
+        crew.job = None
+        if crew.on_shift:
+            self._next_or_idle(crew)
+            if crew.job is not None:
+                return
+        self._start_return(crew)
+
+    def _add_up_km(self) -> None:
+        """Ride distances (straight line x detour), computed in one vectorised pass at the end."""
+        if not self._legs:
+            return
+        legs = np.array(self._legs)
+        km = haversine_m(legs[:, 1], legs[:, 2], legs[:, 3], legs[:, 4]) * self._detour_km
+        report = legs[:, 0].astype(np.int64)
+        np.add.at(self.travel_km, report[report >= 0], km[report >= 0])
+        self.return_km = float(km[report < 0].sum())
+        self._legs.clear()
+
+    def _log_busy(self, crew: Crew, start: float, end: float) -> None:
+        self.busy_log.append((crew.crew_id, start, end))
+        crew.busy_min += end - start
+
+    def _start_return(self, crew: Crew) -> None:
+        """Set off home from the job site (see `_start_job`)."""
+        depot = crew.depot
+        assert depot is not None
+        if crew.node == depot.node and crew.lon == depot.lon and crew.lat == depot.lat:
+            return
+        crew.returning = True
+        crew.return_start_min = self.env.now
+        crew.home_at_min = self.env.now + self.ride_s(crew, depot) / 60.0
+        if self._travel:
+            self._legs.append((-1, crew.lon, crew.lat, depot.lon, depot.lat))
+
+    def _settle(self, crew: Crew) -> None:
+        """If the ride home is over, the crew is at its depot."""
+        if crew.home_at_min <= self.env.now:
+            depot = crew.depot
+            assert depot is not None
+            self._log_busy(crew, crew.return_start_min, crew.home_at_min)
+            crew.node, crew.lon, crew.lat = depot.node, depot.lon, depot.lat
+            crew.access_m, crew.seribu = depot.access_m, depot.seribu
+            crew.returning = False
+
+    def _turn_back(self, crew: Crew) -> None:
+        """A job reaches a crew on its way home: it rides from its last site instead."""
+        if crew.returning:
+            self._settle(crew)
+        if crew.returning:
+            self._log_busy(crew, crew.return_start_min, self.env.now)
+            crew.returning = False
 
     def run_shifts(self, shift: int, days: int) -> simpy.events.ProcessGenerator:
         """Put the crews of one shift on and off duty every day."""
@@ -417,23 +470,29 @@ class CityTwin:
                 yield env.timeout(on - env.now)
             for crew in crews:
                 crew.on_shift = True
-                if crew.job is None and not crew.idle and crew.wake is not None:
-                    self._make_idle(crew)
-                    if crew.job is not None:
-                        crew.wake.succeed()
+                if crew.job is None and not crew.idle:
+                    pool = crew.pool
+                    assert pool is not None
+                    if len(pool.policy):
+                        self._next_or_idle(crew)
+                    else:  # nothing waiting (the usual case): straight to the idle list
+                        crew.idle = True
+                        pool.idle.append(crew)
             yield env.timeout((end_h - start_h) * 60)
-            for crew in crews:
-                crew.on_shift = False
-                if crew.idle:
-                    crew.pool.idle.remove(crew)  # type: ignore[union-attr]
-                    crew.idle = False
+            for pool, leaving in self._shift_pools[shift]:
+                for crew in leaving:
+                    crew.on_shift = False
+                if any(crew.idle for crew in leaving):
+                    pool.idle = [crew for crew in pool.idle if crew.shift != shift]
+                    for crew in leaving:
+                        crew.idle = False
 
     def run(self, *, until_min: float, progress: Callable[[float], object] | None = None) -> None:
         """Run the model until `until_min` (minutes), reporting progress each simulated day."""
         env = self.env
-        env.process(self.feed_jobs(self._jobs()))
+        self.feed_jobs(self._jobs())
         for crew in self.crews:
-            env.process(self.run_crew(crew))
+            crew.on_done = lambda _, crew=crew: self._job_done(crew)
         days = int(np.ceil(until_min / 1440))
         for shift in range(len(self.scenario.crews.shifts)):
             env.process(self.run_shifts(shift, days))
@@ -444,6 +503,11 @@ class CityTwin:
                 progress(1)
             day += 1440.0
         env.run(until=until_min)
+        self._add_up_km()
+        for crew in self.crews:  # rides home still under way count up to the end
+            if crew.returning:
+                self._log_busy(crew, crew.return_start_min, min(crew.home_at_min, until_min))
+                crew.returning = False
         if progress is not None:
             progress(1)
 

@@ -184,7 +184,7 @@ def run_scenario(
         "crews": len(twin.crews),
         "dispatch": scenario.crews.dispatch,
         "pooling": scenario.crews.pooling,
-        "travel_km": float(twin.travel_km.sum()),
+        "travel_km": float(twin.travel_km.sum() + twin.return_km),
         "outcomes": {name: int((f["outcome"] == i).sum()) for i, name in enumerate(OUTCOMES)},
         "by_kota": kpis_by(kpi_frame, "kota")[
             ["reports", "mean_resolution_h", "resolved_share"]

@@ -61,7 +61,7 @@ class TravelTables:
     offset: NDArray[np.int64]
     size: NDArray[np.int64]
     flat: NDArray[np.uint16]
-    _lists: tuple[list[int], list[int], list[int], list[int]] | None = None
+    _lists: tuple[list[int], list[int], list[int], list[int], memoryview] | None = None
 
     def node_time_s(self, a: ArrayLike, b: ArrayLike) -> NDArray[np.uint16]:
         """Free-flow seconds from node `a` to node `b`, both in the same region (vectorised).
@@ -84,21 +84,30 @@ class TravelTables:
         )
         return self.flat[index]
 
-    def time_s(self, a: int, b: int) -> int:
-        """Free-flow seconds from node `a` to node `b` (scalar fast path for the simulation)."""
+    def lookup_lists(self) -> tuple[list[int], list[int], list[int], list[int], memoryview]:
+        """Region, local index, offset, size as lists, and the flat table as a memoryview.
+
+        Item access on these returns plain Python ints, several times faster than indexing
+        numpy arrays one element at a time: the form a simulation's inner loop wants.
+        """
         if self._lists is None:
             self._lists = (
                 self.region_of_node.tolist(),
                 self.local_of_node.tolist(),
                 self.offset.tolist(),
                 self.size.tolist(),
+                memoryview(np.ascontiguousarray(self.flat)),  # type: ignore[arg-type]
             )
-        region_of, local_of, offset, size = self._lists
+        return self._lists
+
+    def time_s(self, a: int, b: int) -> int:
+        """Free-flow seconds from node `a` to node `b` (scalar fast path)."""
+        region_of, local_of, offset, size, flat = self.lookup_lists()
         region = region_of[a]
         if region != region_of[b] or region < 0:
             msg = f"travel table lookup across regions: nodes {a} and {b} are not in one kecamatan"
             raise CoordinateError(msg)
-        return int(self.flat[offset[region] + local_of[a] * size[region] + local_of[b]])
+        return flat[offset[region] + local_of[a] * size[region] + local_of[b]]  # type: ignore[no-any-return]
 
     def table(self, region: int) -> NDArray[np.uint16]:
         """One region's square table (a view, no copy)."""

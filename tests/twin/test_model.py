@@ -227,3 +227,16 @@ def test_cli_run_writes_every_output(
     ):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
     assert "mean resolution" in capsys.readouterr().out
+
+
+def test_grouped_kpis_equal_the_headline_kpis_per_group(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    from twin.kpis import kpis_by, report_kpis
+
+    r = run_scenario(synthetic_city, full_scenario()).reports.rename(
+        columns={"kelurahan_code": "kelurahan"}
+    )
+    grouped = kpis_by(r, "kelurahan")
+    for code, group in r.groupby("kelurahan"):
+        expected = report_kpis(group)
+        for key, value in expected.items():
+            assert grouped.at[code, key] == pytest.approx(value, nan_ok=True), (code, key)
