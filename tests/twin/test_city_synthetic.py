@@ -280,3 +280,31 @@ def test_cli_info_json_and_map(
     out = tmp_path / "map.png"
     assert main(["city", "map", "--out", str(out), "--data", str(synthetic_dir)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_commands_run_on_a_small_city(
+    synthetic_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shipped benchmarks run end to end (a smoke test: timings are not asserted)."""
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["bench", "city", "--data", str(synthetic_dir), "--repeat", "1", "--json"]) == 0
+    city = json.loads(capsys.readouterr().out)
+    assert {
+        "cold_build_s",
+        "warm_load_s",
+        "depot_tables_s",
+        "batched_lookups_per_s",
+        "single_lookup_us",
+    } <= set(city)
+    assert (
+        main(
+            ["bench", "sim", "--data", str(synthetic_dir), "--days", "2", "--repeat", "1", "--json"]
+        )
+        == 0
+    )
+    sim = json.loads(capsys.readouterr().out)
+    assert sim["reports"] > 0
+    assert sim["ratio_to_bare_simpy"] > 0

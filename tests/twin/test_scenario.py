@@ -87,3 +87,23 @@ def test_base_file_and_partial_tables(tmp_path: Path) -> None:
     assert s.crews.work["garbage"].mean_min == 10.0
     assert s.crews.work["garbage"].sd_min == Scenario().crews.work["garbage"].sd_min
     assert "trees" in s.crews.work
+
+
+def test_every_scenario_field_is_documented() -> None:
+    import dataclasses
+
+    readme = (ROOT / "scenarios" / "README.md").read_text()
+    missing = []
+    for section in dataclasses.fields(Scenario):
+        default = getattr(Scenario(), section.name)
+        names = (
+            [f.name for f in dataclasses.fields(default)]
+            if dataclasses.is_dataclass(default)
+            else [section.name]
+        )
+        missing += [
+            f"{section.name}.{n}"
+            for n in names
+            if f"`{n}`" not in readme and f"`{n}." not in readme
+        ]
+    assert not missing, f"undocumented scenario fields: {missing}"

@@ -1,0 +1,53 @@
+"""The twin on the real Jakarta data (skipped only off CI without the data)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin.cli import main
+from twin.demand import flood_prone_kelurahan
+from twin.runner import run_scenario
+from twin.scenario import Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_flood_day_surges_in_flood_prone_kelurahan(real_city) -> None:  # type: ignore[no-untyped-def]
+    base = Scenario(name="flood")
+    scenario = dataclasses.replace(
+        base,
+        run=dataclasses.replace(base.run, days=3),
+        demand=dataclasses.replace(
+            base.demand, flood=dataclasses.replace(base.demand.flood, days=(1,), multiplier=4.0)
+        ),
+    )
+    r = run_scenario(real_city, scenario).reports
+    per_day = np.bincount((r["received_h"] // 24).astype(int), minlength=3)
+    assert per_day[1] > 3 * per_day[0]
+    surge = r[r["flood_day_surge"]]
+    flood_day = pd.Timestamp(base.run.start_date, tz="Asia/Jakarta") + pd.Timedelta(days=1)
+    assert (surge["submitted_at"].dt.normalize() == flood_day).all()  # written on the flood day
+    assert (surge["received_h"] >= 24).all()
+    prone = set(real_city.kelurahan.codes[flood_prone_kelurahan(real_city)])
+    assert set(surge["kelurahan_code"]) <= prone
+    assert (surge["category"] == "flood").mean() > 0.6
+
+
+def test_jakarta_2016_run_from_the_command_line(real_data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["run", str(ROOT / "scenarios" / "jakarta-2016.toml"), "--days", "3", "--out", str(out)]
+    assert main([*args, "--data", str(real_data_dir), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "jakarta-2016"
+    assert 2_000 < summary["reports"] < 3_600  # ~932 a day
+    kel = pd.read_csv(out / "kelurahan.csv")
+    assert len(kel) == 267
+    assert sorted(kel["rank"])[0] == 1
+    assert len(summary["best_15"]) == 15
+    assert len(summary["worst_15"]) == 15
+    assert load_scenario(ROOT / "scenarios" / "jakarta-2016.toml").run.days == 31
