@@ -142,7 +142,6 @@ class Crew:
     home_at_min: float = 0.0
     job_start_min: float = 0.0
     on_done: Callable[[object], None] | None = None
-    on_shift: bool = False
     idle: bool = False
     jobs_done: int = 0
     busy_min: float = 0.0
@@ -211,6 +210,7 @@ class CityTwin:
         self._verify = scenario.crews.verification
         self._rework_p = scenario.crews.rework_probability
         self._proof_min = scenario.crews.proof_min
+        self._on_duty = [False] * len(scenario.crews.shifts)  # per shift, not per crew
         self._build_crews()
 
     # --- travel --------------------------------------------------------------------------------
@@ -408,7 +408,7 @@ class CityTwin:
         else:
             self.closed_min[i] = env.now + job.verify_min
         crew.job = None
-        if crew.on_shift:
+        if self._on_duty[crew.shift]:
             self._next_or_idle(crew)
             if crew.job is not None:
                 return
@@ -463,29 +463,29 @@ class CityTwin:
         """Put the crews of one shift on and off duty every day."""
         env = self.env
         start_h, end_h = self.scenario.crews.shifts[shift]
-        crews = [c for c in self.crews if c.shift == shift]
         for day in range(days + 1):
             on = day * 1440 + start_h * 60
             if on > env.now:
                 yield env.timeout(on - env.now)
-            for crew in crews:
-                crew.on_shift = True
-                if crew.job is None and not crew.idle:
-                    pool = crew.pool
-                    assert pool is not None
-                    if len(pool.policy):
-                        self._next_or_idle(crew)
-                    else:  # nothing waiting (the usual case): straight to the idle list
+            self._on_duty[shift] = True
+            for pool, members in self._shift_pools[shift]:
+                waiting = [crew for crew in members if crew.job is None]  # off duty: never idle
+                if len(pool.policy):
+                    for crew in waiting:
+                        if crew.job is None:
+                            self._next_or_idle(crew)
+                else:  # nothing waiting (the usual case): straight to the idle list
+                    for crew in waiting:
                         crew.idle = True
-                        pool.idle.append(crew)
+                    pool.idle.extend(waiting)
             yield env.timeout((end_h - start_h) * 60)
-            for pool, leaving in self._shift_pools[shift]:
-                for crew in leaving:
-                    crew.on_shift = False
-                if any(crew.idle for crew in leaving):
-                    pool.idle = [crew for crew in pool.idle if crew.shift != shift]
-                    for crew in leaving:
-                        crew.idle = False
+            self._on_duty[shift] = False
+            for pool, _ in self._shift_pools[shift]:
+                staying = [crew for crew in pool.idle if crew.shift != shift]
+                if len(staying) != len(pool.idle):
+                    for crew in pool.idle:
+                        crew.idle = crew.shift != shift
+                    pool.idle = staying
 
     def run(self, *, until_min: float, progress: Callable[[float], object] | None = None) -> None:
         """Run the model until `until_min` (minutes), reporting progress each simulated day."""
