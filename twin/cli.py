@@ -98,6 +98,86 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _database_url(args: argparse.Namespace) -> str:
+    from intake.config import default_database_url
+
+    return str(args.database_url or default_database_url())
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from intake.db import make_engine, migrate
+
+    url = _database_url(args)
+    try:
+        version = migrate(make_engine(url))  # once, before any worker starts
+    except Exception as exc:  # a wrong URL or an unreachable server: one line, not a traceback
+        raise TwinError(
+            f"database {url.split('@')[-1]}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        ) from exc
+    os.environ["INTAKE_DATABASE_URL"] = url
+    if args.data:
+        os.environ["INTAKE_DATA_DIR"] = str(Path(args.data).resolve())
+    log.warning(
+        "intake API on http://%s:%d (schema v%d, %s)",
+        args.host,
+        args.port,
+        version,
+        url.split("://")[0],
+    )
+    uvicorn.run(
+        "intake.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def _cmd_keys_add(args: argparse.Namespace) -> int:
+    from intake.db import make_engine, migrate
+    from intake.store import create_api_key
+    from twin.entities import CHANNELS
+
+    if args.channel not in CHANNELS:
+        raise TwinError(
+            f"--channel {args.channel!r}: unknown channel; choose from {', '.join(CHANNELS)}"
+        )
+    engine = make_engine(_database_url(args))
+    migrate(engine)
+    with engine.begin() as conn:
+        secret = create_api_key(conn, channel=args.channel)
+    print(secret)  # noqa: T201
+    return 0
+
+
+def _cmd_officers_add(args: argparse.Namespace) -> int:
+    from intake.db import make_engine, migrate
+    from intake.store import create_officer
+    from twin.datadir import resolve_data_dir
+    from twin.kelurahan import load_kelurahan
+
+    paths = resolve_data_dir(args.data)
+    codes = set(load_kelurahan(paths.require(paths.kelurahan))["kode_kemendagri"])
+    if args.kelurahan not in codes:
+        raise TwinError(
+            f"--kelurahan {args.kelurahan!r}: no such kelurahan code (e.g. 31.71.01.1001)"
+        )
+    engine = make_engine(_database_url(args))
+    migrate(engine)
+    with engine.begin() as conn:
+        officer_id, token = create_officer(conn, kelurahan_code=args.kelurahan, role=args.role)
+    print(token)  # noqa: T201
+    log.info("officer %d (%s) of kelurahan %s", officer_id, args.role, args.kelurahan)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every `twin` subcommand."""
     parser = argparse.ArgumentParser(
@@ -133,6 +213,40 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_option(run)
     run.set_defaults(func=_cmd_run)
+
+    serve = commands.add_parser("serve", help="run the intake API (Open311 GeoReport v2 and JSON)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    for sub in (serve,):
+        sub.add_argument(
+            "--database-url",
+            help="SQLAlchemy URL (default: SQLite under var/; postgresql://... for PostgreSQL)",
+        )
+        _add_data_option(sub)
+    serve.set_defaults(func=_cmd_serve)
+
+    keys = commands.add_parser("keys", help="channel API keys of the intake API")
+    keys_cmds = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    keys_add = keys_cmds.add_parser("add", help="issue a key for a channel and print it")
+    keys_add.add_argument(
+        "--channel", required=True, help="jaki, qlue, twitter, email, ... or open311"
+    )
+    keys_add.add_argument("--database-url", help="as for twin serve")
+    keys_add.set_defaults(func=_cmd_keys_add)
+
+    officers = commands.add_parser("officers", help="kelurahan officers of the intake API")
+    officers_cmds = officers.add_subparsers(
+        dest="officers_command", required=True, metavar="ACTION"
+    )
+    officers_add = officers_cmds.add_parser("add", help="issue an officer token and print it")
+    officers_add.add_argument(
+        "--kelurahan", required=True, help="Kemendagri code, e.g. 31.71.01.1001"
+    )
+    officers_add.add_argument("--role", choices=("officer", "coordinator"), default="officer")
+    officers_add.add_argument("--database-url", help="as for twin serve")
+    _add_data_option(officers_add)
+    officers_add.set_defaults(func=_cmd_officers_add)
 
     bench = commands.add_parser("bench", help="shipped benchmarks against the speed targets")
     bench_cmds = bench.add_subparsers(dest="bench_command", required=True, metavar="TARGET")

@@ -1,0 +1,55 @@
+"""Settings of the intake service: one object, read once, from arguments or ``INTAKE_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from twin.datadir import PROJECT_ROOT
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"INTAKE_{name}", default)
+
+
+def default_database_url() -> str:
+    """SQLite under ``var/`` in the project (git-ignored)."""
+    return _env("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'intake.db'}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service needs to know at start-up.
+
+    Attributes
+    ----------
+    database_url
+        SQLAlchemy URL: ``sqlite:///path.db`` (default, under ``var/``) or ``postgresql://...``.
+    data_dir
+        Jakarta data directory (for the kelurahan polygons); None: the twin's resolution order.
+    media_dir
+        Where proof photos are stored under server-chosen names.
+    max_body_bytes
+        Largest request body accepted (413 beyond).
+    max_photo_bytes, max_photo_pixels
+        Limits of a proof photo.
+    max_description_chars
+        Longest report description.
+    batch_max
+        Most reports committed in one grouped transaction.
+    idempotency_hours
+        How long an idempotency key is remembered (published in the API docs).
+    """
+
+    database_url: str = field(default_factory=default_database_url)
+    data_dir: str | None = field(default_factory=lambda: os.environ.get("INTAKE_DATA_DIR"))
+    media_dir: Path = field(
+        default_factory=lambda: Path(_env("MEDIA_DIR", str(PROJECT_ROOT / "var" / "media")))
+    )
+    max_body_bytes: int = 12 * 1024 * 1024
+    max_photo_bytes: int = 8 * 1024 * 1024
+    max_photo_pixels: int = 40_000_000
+    max_description_chars: int = 4000
+    batch_max: int = 256
+    idempotency_hours: int = 24

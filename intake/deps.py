@@ -1,0 +1,113 @@
+"""Dependencies: the service state, the database, channel API keys and officer tokens."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.engine import Engine
+
+from intake import store
+from intake.config import Settings
+from intake.errors import ApiError
+from intake.writer import GroupCommitWriter
+from twin.kelurahan import KelurahanIndex
+
+CACHE_SECONDS = 30.0  # a revoked key or officer is refused within this long
+
+
+@dataclass(slots=True)
+class Service:
+    """What every request needs, built once at start-up.
+
+    Attributes
+    ----------
+    settings
+        The configuration.
+    engine
+        The database engine.
+    writer
+        The group-commit writer for new reports.
+    kelurahan
+        Point-in-kelurahan index for routing.
+    inflight
+        Idempotency keys whose first request is still being committed.
+    """
+
+    settings: Settings
+    engine: Engine
+    writer: GroupCommitWriter
+    kelurahan: KelurahanIndex
+    inflight: set[tuple[int, str]] = field(default_factory=set)
+    _keys: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    _officers: dict[str, tuple[float, Any]] = field(default_factory=dict)
+
+    def api_key(self, secret: str) -> Any:
+        """The active key row for `secret` (cached briefly), or None."""
+        hit = self._keys.get(secret)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        with self.engine.connect() as conn:
+            row = store.find_api_key(conn, secret=secret)
+        self._keys[secret] = (time.monotonic(), row)
+        return row
+
+    def officer(self, token: str) -> Any:
+        """The officer row for `token` (cached briefly), or None."""
+        hit = self._officers.get(token)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        with self.engine.connect() as conn:
+            row = store.find_officer(conn, token=token)
+        self._officers[token] = (time.monotonic(), row)
+        return row
+
+
+def get_service(request: Request) -> Service:
+    """The service built at start-up."""
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def require_api_key(service: ServiceDep, x_api_key: Annotated[str | None, Header()] = None) -> Any:
+    """A channel's API key from ``X-API-Key`` (401 when missing or unknown)."""
+    if not x_api_key:
+        raise ApiError(401, "missing X-API-Key header: a channel API key is required")
+    row = service.api_key(x_api_key)
+    if row is None:
+        raise ApiError(401, "invalid or revoked API key")
+    return row
+
+
+ApiKeyDep = Annotated[Any, Depends(require_api_key)]
+
+
+def require_officer(
+    service: ServiceDep, authorization: Annotated[str | None, Header()] = None
+) -> Any:
+    """An active officer from ``Authorization: Bearer <token>`` (401 missing/unknown, 403 inactive)."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise ApiError(401, "missing 'Authorization: Bearer <officer token>' header")
+    row = service.officer(authorization.removeprefix("Bearer ").strip())
+    if row is None:
+        raise ApiError(401, "invalid officer token")
+    if not row["active"]:
+        raise ApiError(403, "this officer has been deactivated")
+    return row
+
+
+OfficerDep = Annotated[Any, Depends(require_officer)]
+
+
+def require_coordinator(officer: OfficerDep) -> Any:
+    """An officer with the coordinator role (403 otherwise)."""
+    if officer["role"] != "coordinator":
+        raise ApiError(403, "this action needs a coordinator of the kelurahan")
+    return officer
+
+
+CoordinatorDep = Annotated[Any, Depends(require_coordinator)]

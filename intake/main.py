@@ -1,0 +1,158 @@
+"""The intake API: app factory, wiring of routers, limits and error handling.
+
+Every error is a 4xx with one readable ``detail`` (Open311 paths answer in the specification's
+error-list format instead); an unexpected exception is logged without the request body (which
+may carry a reporter's contact) and answered 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from intake.config import Settings
+from intake.db import make_engine, migrate
+from intake.deps import Service
+from intake.errors import ApiError
+from intake.writer import GroupCommitWriter
+from twin.datadir import resolve_data_dir
+from twin.kelurahan import KelurahanIndex, load_kelurahan
+
+log = logging.getLogger(__name__)
+
+ErrorRenderer = Any  # (request, status, message) -> Response
+
+
+def describe_validation(exc: RequestValidationError) -> tuple[int, str]:
+    """One line for a validation failure; malformed JSON is a 400, the rest 422."""
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "malformed JSON body"
+    parts = []
+    for e in errors[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if e.get("type") == "extra_forbidden":
+            message = "this field may not be set by a client"
+        parts.append(f"{where}: {message}")
+    return 422, "; ".join(parts)
+
+
+class BodyLimit:
+    """Refuse bodies over `max_bytes` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._reject(send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise ApiError(413, f"request body over {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _reject(self, send: Send) -> None:
+        body = f'{{"detail":"request body over {self.max_bytes} bytes"}}'.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def render_error(request: Request, status: int, message: str) -> Response:
+    """JSON ``{"detail": ...}``, or the Open311 error list on Open311 paths."""
+    if request.url.path.startswith("/open311/"):
+        from intake.routes.open311 import open311_error
+
+        return open311_error(request, status, message)
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app: database (migrated), group-commit writer, kelurahan index, routes."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        paths = resolve_data_dir(settings.data_dir)
+        kelurahan = KelurahanIndex(load_kelurahan(paths.require(paths.kelurahan)))
+        settings.media_dir.mkdir(parents=True, exist_ok=True)
+        writer = GroupCommitWriter(engine, batch_max=settings.batch_max)
+        app.state.service = Service(
+            settings=settings, engine=engine, writer=writer, kelurahan=kelurahan
+        )
+        try:
+            yield
+        finally:
+            writer.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="jakarta-twin intake",
+        version="1.0",
+        description=(
+            "Receives and tracks citizens' reports for Jakarta's 267 kelurahan: Open311 GeoReport v2 "
+            "under /open311/v2 and a native JSON API under /api/v1. A 201 means the report is "
+            f"committed. Idempotency keys are remembered {settings.idempotency_hours} hours."
+        ),
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return render_error(request, exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        status, message = describe_validation(exc)
+        return render_error(request, status, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return render_error(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return render_error(request, 500, "internal error")
+
+    from intake.routes import health, reports
+
+    app.include_router(health.router)
+    app.include_router(reports.router)
+    for optional in ("open311", "officers", "kpis"):
+        try:
+            module = __import__(f"intake.routes.{optional}", fromlist=["router"])
+        except ModuleNotFoundError:
+            continue
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    return app

@@ -1,0 +1,126 @@
+"""Native JSON API for citizens' apps: report, and track a report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response
+
+from intake import store
+from intake.deps import ApiKeyDep, Service, ServiceDep
+from intake.errors import ApiError
+from intake.models import ReportCreate, ReportPublic, report_public
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft allows
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    """Validate an ``Idempotency-Key`` header (400 when malformed)."""
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(400, "malformed Idempotency-Key: use 1 to 255 visible ASCII characters")
+    return key
+
+
+def locate_or_422(service: Service, *, lat: float, lon: float) -> str:
+    """The kelurahan code of a point, or 422 outside Jakarta."""
+    code = service.kelurahan.locate(lon, lat)
+    if code is None:
+        raise ApiError(
+            422, f"the point lat={lat}, lon={lon} lies outside Jakarta: no kelurahan handles it"
+        )
+    return code
+
+
+async def create_report(
+    service: Service,
+    *,
+    values: dict[str, Any],
+    api_key_id: int,
+    idempotency_key: str | None,
+    body_hash: str,
+) -> tuple[Any, bool]:
+    """Commit a report through the group-commit writer (shared by the native and Open311 APIs)."""
+    inflight = (api_key_id, idempotency_key) if idempotency_key else None
+    if inflight is not None:
+        if inflight in service.inflight:
+            raise ApiError(
+                409, "a request with this Idempotency-Key is still being processed; retry shortly"
+            )
+        service.inflight.add(inflight)
+    try:
+        return await service.writer.submit(  # type: ignore[no-any-return]
+            lambda conn: store.insert_report(
+                conn,
+                values=values,
+                api_key_id=api_key_id,
+                idempotency_key=idempotency_key,
+                body_hash=body_hash,
+                idempotency_hours=service.settings.idempotency_hours,
+            )
+        )
+    finally:
+        if inflight is not None:
+            service.inflight.discard(inflight)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ReportPublic,
+    responses={400: {"description": "malformed request"}, 401: {"description": "no valid API key"},
+               409: {"description": "same Idempotency-Key in flight"},
+               422: {"description": "invalid field, outside Jakarta, or key reused with another body"}},
+)  # fmt: skip
+async def post_report(
+    body: ReportCreate,
+    service: ServiceDep,
+    api_key: ApiKeyDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(description="retry-safe key, remembered 24 h")
+    ] = None,
+) -> ReportPublic:
+    """Receive a report; 201 means it is committed to durable storage.
+
+    A retry with the same ``Idempotency-Key`` returns the same report; the same key with a
+    different body is refused with 422.
+    """
+    key = check_idempotency_key(idempotency_key)
+    kelurahan = locate_or_422(service, lat=body.lat, lon=body.lon)
+    reporter = body.reporter
+    values = {
+        "service_code": body.category,
+        "description": body.description,
+        "lat": body.lat,
+        "lon": body.lon,
+        "kelurahan_code": kelurahan,
+        "channel": body.channel or api_key["channel"],
+        "media_url": body.media_url,
+        "reporter_name": reporter.name if reporter else None,
+        "reporter_email": reporter.email if reporter else None,
+        "reporter_phone": reporter.phone if reporter else None,
+    }
+    body_hash = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
+    row, replayed = await create_report(
+        service, values=values, api_key_id=api_key["id"], idempotency_key=key, body_hash=body_hash
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return report_public(row)
+
+
+@router.get(
+    "/{report_id}", response_model=ReportPublic, responses={404: {"description": "no such report"}}
+)
+def get_report(report_id: int, service: ServiceDep) -> ReportPublic:
+    """Track a report: its status and the history of its statuses."""
+    with service.engine.connect() as conn:
+        row = store.get_report(conn, report_id=report_id)
+        if row is None:
+            raise ApiError(404, f"no report {report_id}")
+        return report_public(row, store.report_history(conn, report_id=report_id))
