@@ -65,7 +65,7 @@ class Service:
         return row
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     """The service built at start-up."""
     return request.app.state.service  # type: ignore[no-any-return]
 
@@ -73,8 +73,14 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def require_api_key(service: ServiceDep, x_api_key: Annotated[str | None, Header()] = None) -> Any:
-    """A channel's API key from ``X-API-Key`` (401 when missing or unknown)."""
+async def require_api_key(
+    service: ServiceDep, x_api_key: Annotated[str | None, Header()] = None
+) -> Any:
+    """A channel's API key from ``X-API-Key`` (401 when missing or unknown).
+
+    Async on purpose: FastAPI would run a plain function in a thread pool on every request,
+    and the key is almost always in the cache.
+    """
     if not x_api_key:
         raise ApiError(401, "missing X-API-Key header: a channel API key is required")
     row = service.api_key(x_api_key)

@@ -105,7 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         paths = resolve_data_dir(settings.data_dir)
         kelurahan = KelurahanIndex(load_kelurahan(paths.require(paths.kelurahan)))
         settings.media_dir.mkdir(parents=True, exist_ok=True)
-        writer = GroupCommitWriter(engine, batch_max=settings.batch_max)
+        writer = GroupCommitWriter(
+            engine, batch_max=settings.batch_max, idempotency_hours=settings.idempotency_hours
+        )
         app.state.service = Service(
             settings=settings, engine=engine, writer=writer, kelurahan=kelurahan
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,70 +81,133 @@ def find_officer(conn: Connection, *, token: str) -> RowMapping | None:
     )
 
 
-def insert_report(
-    conn: Connection,
-    *,
-    values: dict[str, Any],
-    api_key_id: int,
-    idempotency_key: str | None,
-    body_hash: str,
-    idempotency_hours: int = 24,
-) -> tuple[RowMapping, bool]:
-    """Store a report, its first status and its idempotency key, in the caller's transaction.
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    """A report waiting to be committed, with its idempotency key (if any)."""
+
+    values: dict[str, Any]
+    api_key_id: int
+    idempotency_key: str | None
+    body_hash: str
+
+
+INSERT_REPORTS = reports.insert().returning(reports.c.id, sort_by_parameter_order=True)
+INSERT_HISTORY = history.insert()
+INSERT_IDEMPOTENCY = idempotency.insert()
+
+
+def insert_reports(
+    conn: Connection, *, batch: list[NewReport], idempotency_hours: int = 24
+) -> list[tuple[RowMapping, bool] | ApiError]:
+    """Store a batch of reports, their first status and their idempotency keys.
+
+    Three multi-row statements per batch, whatever its size: the group commit's payload.
 
     Returns
     -------
-    report, replayed
-        The stored report; ``replayed`` is True when the key was seen before with the same
-        body (nothing new is written).
-
-    Raises
-    ------
-    ApiError
-        422 when the key was used before with a different body.
+    outcomes
+        Per item: ``(report, replayed)`` (``replayed`` when the key was seen before with the
+        same body: nothing new is written), or an `ApiError` (422: the key was used with a
+        different body).
     """
     at = now_utc()
-    if idempotency_key is not None:
-        seen = conn.execute(
+    fresh_after = at - timedelta(hours=idempotency_hours)
+    keys = {item.idempotency_key for item in batch if item.idempotency_key}
+    seen: dict[tuple[int, str], tuple[str, int]] = {}
+    if keys:
+        rows = conn.execute(
             sa.select(
-                idempotency.c.report_id, idempotency.c.body_hash, idempotency.c.created_at
-            ).where(idempotency.c.api_key_id == api_key_id, idempotency.c.key == idempotency_key)
-        ).first()
-        if seen is not None and as_utc(seen.created_at) > at - timedelta(hours=idempotency_hours):  # type: ignore[operator]
-            if seen.body_hash != body_hash:
-                raise ApiError(
-                    422, "Idempotency-Key was already used with a different request body"
+                idempotency.c.api_key_id,
+                idempotency.c.key,
+                idempotency.c.body_hash,
+                idempotency.c.report_id,
+                idempotency.c.created_at,
+            ).where(idempotency.c.key.in_(keys))
+        ).all()
+        for r in rows:
+            if as_utc(r.created_at) > fresh_after:  # type: ignore[operator]
+                seen[(r.api_key_id, r.key)] = (r.body_hash, r.report_id)
+            else:  # expired: the key may be used afresh
+                conn.execute(
+                    idempotency.delete().where(
+                        idempotency.c.api_key_id == r.api_key_id, idempotency.c.key == r.key
+                    )
                 )
-            return get_report(conn, report_id=seen.report_id), True  # type: ignore[return-value]
-        if seen is not None:  # expired: the key may be used afresh
-            conn.execute(
-                idempotency.delete().where(
-                    idempotency.c.api_key_id == api_key_id, idempotency.c.key == idempotency_key
-                )
+    outcomes: list[Any] = [None] * len(batch)
+    fresh: list[int] = []
+    first_of_key: dict[tuple[int, str], int] = {}
+    for i, item in enumerate(batch):
+        if item.idempotency_key is None:
+            fresh.append(i)
+            continue
+        key = (item.api_key_id, item.idempotency_key)
+        if key in seen:
+            body_hash, report_id = seen[key]
+            outcomes[i] = ("replay", report_id) if body_hash == item.body_hash else _KEY_REUSED
+        elif key in first_of_key:  # the same key twice in one batch: the second replays the first
+            first = batch[first_of_key[key]]
+            outcomes[i] = (
+                ("replay-of", first_of_key[key])
+                if first.body_hash == item.body_hash
+                else _KEY_REUSED
             )
-    row = {
-        **values,
-        "token": str(uuid.uuid4()),
-        "status": "menunggu",
-        "created_at": at,
-        "updated_at": at,
-    }
-    report_id = int(conn.execute(reports.insert().values(**row)).inserted_primary_key[0])  # type: ignore[index]
-    conn.execute(
-        history.insert().values(report_id=report_id, status="menunggu", at=at, note="received")
-    )
-    if idempotency_key is not None:
+        else:
+            first_of_key[key] = i
+            fresh.append(i)
+
+    rows_in = [
+        {
+            **batch[i].values,
+            "token": str(uuid.uuid4()),
+            "status": "menunggu",
+            "created_at": at,
+            "updated_at": at,
+        }
+        for i in fresh
+    ]
+    ids = [r[0] for r in conn.execute(INSERT_REPORTS, rows_in)] if rows_in else []
+    if ids:
         conn.execute(
-            idempotency.insert().values(
-                api_key_id=api_key_id,
-                key=idempotency_key,
-                body_hash=body_hash,
-                report_id=report_id,
-                created_at=at,
-            )
+            INSERT_HISTORY,
+            [{"report_id": rid, "status": "menunggu", "at": at, "note": "received"} for rid in ids],
         )
-    blank = dict.fromkeys(reports.columns.keys())  # the row as a SELECT would return it
-    return {**blank, **row, "id": report_id}, False  # type: ignore[return-value]
+        keyed = [
+            {
+                "api_key_id": batch[i].api_key_id,
+                "key": batch[i].idempotency_key,
+                "body_hash": batch[i].body_hash,
+                "report_id": rid,
+                "created_at": at,
+            }
+            for i, rid in zip(fresh, ids, strict=True)
+            if batch[i].idempotency_key
+        ]
+        if keyed:
+            conn.execute(INSERT_IDEMPOTENCY, keyed)
+    blank = dict.fromkeys(reports.columns.keys())  # rows as a SELECT would return them
+    stored = {
+        i: {**blank, **row, "id": rid} for i, row, rid in zip(fresh, rows_in, ids, strict=True)
+    }
+    for i in fresh:
+        outcomes[i] = (stored[i], False)
+    replayed_ids = [o[1] for o in outcomes if isinstance(o, tuple) and o[0] == "replay"]
+    earlier = {}
+    if replayed_ids:
+        earlier = {
+            r["id"]: r
+            for r in conn.execute(
+                sa.select(reports).where(reports.c.id.in_(replayed_ids))
+            ).mappings()
+        }
+    for i, o in enumerate(outcomes):
+        if isinstance(o, tuple) and o[0] == "replay":
+            outcomes[i] = (earlier[o[1]], True)
+        elif isinstance(o, tuple) and o[0] == "replay-of":
+            outcomes[i] = (stored[o[1]], True)
+    return outcomes
+
+
+_KEY_REUSED = ApiError(422, "Idempotency-Key was already used with a different request body")
 
 
 def get_report(conn: Connection, *, report_id: int) -> RowMapping | None:

@@ -1,10 +1,12 @@
 """Group commit: many reports, one durable transaction, each acknowledged only once committed.
 
 An fsync per report caps SQLite near 1,700 reports/s on this machine. The writer thread instead
-takes every report waiting (up to `batch_max`), inserts them, their first status and their
-idempotency keys in one transaction, commits once, and only then resolves each request's future:
-"201 means committed" holds for every report in the batch. A report that fails its own checks
-(a replayed idempotency key with another body) fails alone; the rest of the batch commits.
+takes every report waiting (up to `batch_max`), stores them with three multi-row statements
+(`store.insert_reports`), commits once, and only then resolves each request's future: "201 means
+committed" holds for every report in the batch. A report that fails its own check (an
+idempotency key reused with another body) fails alone. Should the batch statement itself fail
+(another worker process committed the same idempotency key a moment earlier), the batch is
+retried one report at a time, so only the offending report is refused.
 """
 
 from __future__ import annotations
@@ -13,20 +15,22 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
+
+from intake.errors import ApiError
+from intake.store import NewReport, insert_reports
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class WriteRequest:
-    """One unit of work: `apply` runs inside the batch transaction and returns the result."""
+    """One report to commit, and the future its request awaits."""
 
-    apply: Callable[[Connection], Any]
+    report: NewReport
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any] = field(init=False)
 
@@ -35,26 +39,31 @@ class WriteRequest:
 
 
 class GroupCommitWriter:
-    """A thread that commits queued writes in batches.
+    """A thread that commits queued reports in batches.
 
     Parameters
     ----------
     engine
         The database engine.
     batch_max
-        Most writes per transaction.
+        Most reports per transaction.
+    idempotency_hours
+        How long an idempotency key is remembered.
     """
 
-    def __init__(self, engine: Engine, *, batch_max: int = 256) -> None:
+    def __init__(
+        self, engine: Engine, *, batch_max: int = 256, idempotency_hours: int = 24
+    ) -> None:
         self.engine = engine
         self.batch_max = batch_max
+        self.idempotency_hours = idempotency_hours
         self._queue: queue.Queue[WriteRequest | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    async def submit(self, apply: Callable[[Connection], Any]) -> Any:
-        """Queue `apply`, wait until its batch has committed, return its result (or raise)."""
-        request = WriteRequest(apply, asyncio.get_running_loop())
+    async def submit(self, report: NewReport) -> Any:
+        """Queue `report`; once its batch has committed return ``(row, replayed)`` (or raise)."""
+        request = WriteRequest(report, asyncio.get_running_loop())
         self._queue.put(request)
         return await request.future
 
@@ -69,40 +78,43 @@ class GroupCommitWriter:
             if first is None:
                 return
             batch = [first]
+            stop = False
             while len(batch) < self.batch_max:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
-                    self._commit(batch)
-                    return
+                    stop = True
+                    break
                 batch.append(item)
             self._commit(batch)
+            if stop:
+                return
 
     def _commit(self, batch: list[WriteRequest]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
         try:
             with self.engine.begin() as conn:
+                outcomes = insert_reports(
+                    conn, batch=[r.report for r in batch], idempotency_hours=self.idempotency_hours
+                )
+        except Exception:
+            if len(batch) > 1:  # find the one that failed: commit the others one by one
                 for request in batch:
-                    savepoint = conn.begin_nested()
-                    try:
-                        outcomes.append((True, request.apply(conn)))
-                        savepoint.commit()
-                    except Exception as exc:  # one bad write must not sink its batch
-                        savepoint.rollback()
-                        outcomes.append((False, exc))
-        except Exception as exc:  # the commit itself failed: nobody is acknowledged
-            log.exception("group commit of %d writes failed", len(batch))
-            outcomes = [(False, exc)] * len(batch)
-        for request, (ok, value) in zip(batch, outcomes, strict=True):
-            request.loop.call_soon_threadsafe(_settle, request.future, ok, value)
+                    self._commit([request])
+                return
+            log.exception("could not commit a report")
+            outcomes = [
+                ApiError(503, "the report could not be stored; retry with the same Idempotency-Key")
+            ]
+        for request, outcome in zip(batch, outcomes, strict=True):
+            request.loop.call_soon_threadsafe(_settle, request.future, outcome)
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
     if future.done():
         return
-    if ok:
-        future.set_result(value)
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
     else:
-        future.set_exception(value)
+        future.set_result(outcome)

@@ -178,6 +178,30 @@ def _cmd_officers_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_intake(args: argparse.Namespace) -> int:
+    from intake.bench import INTAKE_TARGETS, bench_intake
+    from twin.bench import format_bench
+
+    results = bench_intake(
+        requests=args.requests,
+        concurrency=args.concurrency,
+        workers=args.workers,
+        database_url=args.database_url,
+        data_dir=args.data,
+        repeat=args.repeat,
+    )
+    if args.json:
+        print(json.dumps(results, indent=2))  # noqa: T201
+    else:
+        print(format_bench(results, INTAKE_TARGETS))  # noqa: T201
+        print(  # noqa: T201
+            f"{results['database']}, {results['workers']} worker(s), {results['concurrency']} connections, "
+            f"{results['requests']:,} reports per run; p50 {results['p50_ms']:.1f} ms; "
+            f"non-201 {results['non_201']}, lost {results['lost']}"
+        )
+    return 0 if results["lost"] == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every `twin` subcommand."""
     parser = argparse.ArgumentParser(
@@ -269,6 +293,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sim.add_argument("--repeat", type=int, default=3, help="repetitions (median)")
     bench_sim.add_argument("--json", action="store_true", help="print JSON")
     bench_sim.set_defaults(func=_cmd_bench_sim)
+    bench_intake = bench_cmds.add_parser(
+        "intake", help="accepted reports/s of the intake API on loopback"
+    )
+    _add_data_option(bench_intake)
+    bench_intake.add_argument("--requests", type=int, default=20_000, help="reports per run")
+    bench_intake.add_argument("--concurrency", type=int, default=64, help="client connections")
+    bench_intake.add_argument("--workers", type=int, default=1, help="server worker processes")
+    bench_intake.add_argument("--database-url", help="default: a fresh SQLite file per run")
+    bench_intake.add_argument("--repeat", type=int, default=3, help="runs (median)")
+    bench_intake.add_argument("--json", action="store_true", help="print JSON")
+    bench_intake.set_defaults(func=_cmd_bench_intake)
     return parser
 
 

@@ -99,14 +99,17 @@ class KelurahanIndex:
     table: gpd.GeoDataFrame
     gap_tolerance_m: float = 200.0
     _tree: shapely.STRtree | None = None
+    _codes: NDArray[np.str_] | None = None
 
     def __post_init__(self) -> None:
         self._tree = shapely.STRtree(self.table.geometry.values)
+        self._codes = self.table["kode_kemendagri"].to_numpy(dtype=str)
 
     @property
     def codes(self) -> NDArray[np.str_]:
         """Kemendagri codes in index order."""
-        return self.table["kode_kemendagri"].to_numpy(dtype=str)
+        assert self._codes is not None
+        return self._codes
 
     def locate_many(self, lon: ArrayLike, lat: ArrayLike) -> NDArray[np.int64]:
         """Kelurahan index of each point, or -1 outside Jakarta (see the module's border rule).
@@ -145,4 +148,4 @@ class KelurahanIndex:
     def locate(self, lon: float, lat: float) -> str | None:
         """Kemendagri code of the kelurahan containing (lon, lat), or None outside Jakarta."""
         i = int(self.locate_many([lon], [lat])[0])
-        return None if i < 0 else str(self.table.at[i, "kode_kemendagri"])
+        return None if i < 0 else str(self.codes[i])

@@ -16,7 +16,10 @@ from intake.db import make_engine, metadata, migrate, schema_version
 from intake.main import create_app
 from intake.store import create_api_key, create_officer
 
-PG_URL = os.environ.get("INTAKE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_SERVER = os.environ.get("INTAKE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# one schema per test process, so parallel test runs never drop each other's tables
+PG_SCHEMA = f"intake_test_{os.getpid()}"
+PG_URL = f"{PG_SERVER}?options=-csearch_path%3D{PG_SCHEMA}"
 
 
 def _postgres_available() -> str | None:
@@ -36,9 +39,20 @@ def _postgres_available() -> str | None:
 def reset_postgres() -> None:
     engine = make_engine(PG_URL)
     with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
         metadata.drop_all(conn)
         schema_version.drop(conn, checkfirst=True)
     engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_schema() -> Iterator[None]:
+    yield
+    if _postgres_available() is None:
+        engine = make_engine(PG_SERVER)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
