@@ -146,15 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return render_error(request, 500, "internal error")
 
-    from intake.routes import health, reports
+    from intake.routes import health, kpis, officers, open311, reports
 
-    app.include_router(health.router)
-    app.include_router(reports.router)
-    for optional in ("open311", "officers", "kpis"):
-        try:
-            module = __import__(f"intake.routes.{optional}", fromlist=["router"])
-        except ModuleNotFoundError:
-            continue
+    for module in (health, reports, officers, kpis, open311):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     return app

@@ -155,8 +155,11 @@ def insert_reports(
             first_of_key[key] = i
             fresh.append(i)
 
+    # every row carries every column: a multi-row INSERT takes its column list from the first row
+    blank = dict.fromkeys(c.name for c in reports.columns if c.name != "id")
     rows_in = [
         {
+            **blank,
             **batch[i].values,
             "token": str(uuid.uuid4()),
             "status": "menunggu",
@@ -184,10 +187,7 @@ def insert_reports(
         ]
         if keyed:
             conn.execute(INSERT_IDEMPOTENCY, keyed)
-    blank = dict.fromkeys(reports.columns.keys())  # rows as a SELECT would return them
-    stored = {
-        i: {**blank, **row, "id": rid} for i, row, rid in zip(fresh, rows_in, ids, strict=True)
-    }
+    stored = {i: {**row, "id": rid} for i, row, rid in zip(fresh, rows_in, ids, strict=True)}
     for i in fresh:
         outcomes[i] = (stored[i], False)
     replayed_ids = [o[1] for o in outcomes if isinstance(o, tuple) and o[0] == "replay"]

@@ -70,3 +70,36 @@ def test_health_and_openapi(api: Api) -> None:
     assert health["status"] == "ok"
     assert api.client.get("/openapi.json").json()["info"]["title"] == "jakarta-twin intake"
     assert api.client.get("/docs").status_code == 200
+
+
+def test_a_batch_mixing_report_shapes_keeps_every_field(api: Api) -> None:
+    """One multi-row INSERT must not drop fields that only some reports of the batch carry."""
+    import sqlalchemy as sa
+
+    from intake.store import NewReport, insert_reports
+
+    base = {
+        "service_code": "garbage",
+        "description": "",
+        "lat": -6.195,
+        "lon": 106.805,
+        "kelurahan_code": KEL_A,
+        "channel": "jaki",
+    }
+    rich = {
+        **base,
+        "address_string": "Jl. Satu 1",
+        "device_id": "dev-1",
+        "reporter_email": "a@b.id",
+    }
+    engine = make_engine(api.settings.database_url)
+    for order in ([base, rich], [rich, base]):
+        with engine.begin() as conn:
+            out = insert_reports(conn, batch=[NewReport(v, 1, None, "h") for v in order])
+        ids = [o[0]["id"] for o in out]  # type: ignore[index]
+        with engine.connect() as conn:
+            rows = {r.id: r for r in conn.execute(sa.select(reports).where(reports.c.id.in_(ids)))}
+        for values, rid in zip(order, ids, strict=True):
+            assert rows[rid].address_string == values.get("address_string")
+            assert rows[rid].device_id == values.get("device_id")
+    engine.dispose()

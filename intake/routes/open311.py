@@ -1,0 +1,579 @@
+"""Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) under ``/open311/v2``.
+
+Every endpoint answers in JSON or XML, chosen by the path's suffix (``services.json``,
+``requests/12.xml``); any other suffix is a 404. Errors use the specification's error list with
+HTTP 400, 403 or 404 (FastAPI's 422 becomes 400; other statuses such as 409 or 413 pass through).
+
+Differences from the native API: ``POST requests`` takes form fields (``api_key`` among them) and
+answers 400, not 422, for a point outside Jakarta; a report may be located by naming its
+kelurahan in ``address_string`` instead of sending ``lat`` and ``long``. Listings carry two
+extension fields, ``jakarta_status`` and ``kelurahan_code``, and never a reporter's contact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from intake import store
+from intake.deps import Service, ServiceDep
+from intake.errors import ApiError
+from intake.routes.reports import check_idempotency_key, create_report, locate_or_422
+from intake.search import MAX_ID, latest_notes, list_reports
+from twin.entities import CATEGORIES, OPEN_STATUSES, STATUSES
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-11-22T00:00:00+00:00"  # last change of this API's endpoints or services
+MEDIA_TYPES = {"json": "application/json", "xml": "text/xml"}
+MAX_WINDOW = timedelta(days=90)
+MAX_IDS = 1000
+
+# XML: the element of each item of a list, by the list's element
+ITEM_TAGS = {
+    "services": "service",
+    "service_requests": "request",
+    "errors": "error",
+    "endpoints": "endpoint",
+    "formats": "format",
+    "attributes": "attribute",
+}
+# characters XML 1.0 cannot carry at all, escaped or not
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+GROUPS = {
+    "public_order": "Ketertiban umum",
+    "illegal_parking": "Ketertiban umum",
+    "regulation_violation": "Ketertiban umum",
+    "street_vendors": "Ketertiban umum",
+    "garbage": "Kebersihan dan lingkungan",
+    "trees": "Kebersihan dan lingkungan",
+    "drainage": "Kebersihan dan lingkungan",
+    "flood": "Kebersihan dan lingkungan",
+    "roads": "Prasarana",
+    "street_lights": "Prasarana",
+}
+
+# POST requests: form fields read, with their longest accepted length
+FIELD_LIMITS = {
+    "api_key": 200,
+    "service_code": 40,
+    "lat": 40,
+    "long": 40,
+    "address_string": 500,
+    "email": 320,
+    "first_name": 100,
+    "last_name": 100,
+    "phone": 40,
+    "device_id": 200,
+    "account_id": 200,
+    "media_url": 2000,
+}
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+PHONE = re.compile(r"\+?[0-9 ()-]{5,40}")
+URL = re.compile(r"https?://\S+")
+REQUEST_ID = re.compile(r"[0-9]{1,10}")
+# a '+' of a UTC offset arrives as a space when the client did not percent-encode it
+UNENCODED_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+POST_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {
+                "schema": {
+                    "type": "object",
+                    "required": ["api_key", "service_code"],
+                    "properties": {
+                        name: {"type": "number"} if name in ("lat", "long") else {"type": "string"}
+                        for name in [*FIELD_LIMITS, "description"]
+                    },
+                }
+            }
+            for media in ("application/x-www-form-urlencoded", "multipart/form-data")
+        },
+    }
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid request (Open311 error list)"},
+    403: {"description": "missing or invalid api_key"},
+    404: {"description": "unknown format, service, request or token"},
+}
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def check_format(fmt: str) -> str:
+    """The format of a path suffix: ``json`` or ``xml`` (404 otherwise)."""
+    if fmt not in MEDIA_TYPES:
+        raise ApiError(404, f"unknown format {fmt[:20]!r}: use .json or .xml")
+    return fmt
+
+
+def _fill(element: ET.Element, value: Any) -> None:
+    """Append `value` to `element`: children for dicts and lists, text for scalars."""
+    if value is None:
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _fill(ET.SubElement(element, key), item)
+    elif isinstance(value, list):
+        tag = ITEM_TAGS.get(element.tag, "item")
+        for item in value:
+            _fill(ET.SubElement(element, tag), item)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    else:
+        element.text = NOT_XML.sub("\ufffd", str(value))
+
+
+def to_xml(root: str, value: Any) -> bytes:
+    """Serialise `value` (dicts, lists, scalars) under a `root` element, escaped by ElementTree.
+
+    Parameters
+    ----------
+    root
+        The root element, e.g. ``service_requests``.
+    value
+        A dict (one child element per key) or a list (one item element per entry, named by
+        `ITEM_TAGS`); None becomes an empty element, booleans ``true``/``false``.
+
+    Returns
+    -------
+    document
+        UTF-8 XML with its declaration.
+    """
+    element = ET.Element(root)
+    _fill(element, value)
+    return ET.tostring(element, encoding="utf-8", xml_declaration=True)
+
+
+def render(
+    fmt: str, root: str, value: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """`value` as JSON, or as XML under the `root` element."""
+    if fmt == "xml":
+        return Response(
+            to_xml(root, value), status_code=status, media_type="text/xml", headers=headers
+        )
+    return JSONResponse(value, status_code=status, headers=headers)
+
+
+def open311_error(request: Request, status: int, message: str) -> Response:
+    """The specification's error list, in XML for a ``.xml`` path and JSON otherwise.
+
+    Parameters
+    ----------
+    request
+        The failed request (its path picks the format).
+    status
+        HTTP status; 422 (FastAPI's validation) is answered 400, as Open311 knows no 422.
+    message
+        What is wrong.
+
+    Returns
+    -------
+    response
+        ``[{"code": ..., "description": ...}]`` or ``<errors><error>...</error></errors>``.
+    """
+    status = 400 if status == 422 else status
+    fmt = "xml" if request.url.path.endswith(".xml") else "json"
+    return render(fmt, "errors", [{"code": status, "description": message}], status=status)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def kelurahan_names(service: Service) -> dict[str, str]:
+    """Kemendagri code to kelurahan name."""
+    table = service.kelurahan.table
+    return dict(zip(table["kode_kemendagri"], table["kelurahan"].astype(str), strict=True))
+
+
+def locate_address(service: Service, address: str) -> tuple[str, float, float]:
+    """The kelurahan named in `address` and its label point (code, lat, lon).
+
+    The name must appear as whole words, case-insensitively; when several names appear, the
+    longest wins ("Cempaka Putih Timur" over "Cempaka Putih").
+
+    Raises
+    ------
+    ApiError
+        400 when no kelurahan, or several of the same length, are named.
+    """
+    table = service.kelurahan.table
+    if "label_lat" in table.columns and "label_lon" in table.columns:
+        lats, lons = table["label_lat"], table["label_lon"]
+    else:  # a boundary file without label points: a point surely inside each polygon
+        points = table.geometry.representative_point()
+        lats, lons = points.y, points.x
+    text = " ".join(address.split()).casefold()
+    found: list[tuple[str, str, float, float]] = []
+    for code, name, lat, lon in zip(
+        table["kode_kemendagri"], table["kelurahan"].astype(str), lats, lons, strict=True
+    ):
+        needle = " ".join(name.split()).casefold()
+        if needle and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text):
+            found.append((name, str(code), float(lat), float(lon)))
+    if not found:
+        raise ApiError(
+            400,
+            "address_string could not be located: send lat and long, or name the kelurahan",
+        )
+    longest = max(len(name) for name, *_ in found)
+    best = [f for f in found if len(f[0]) == longest]
+    if len(best) > 1:
+        names = ", ".join(sorted(f[0] for f in best))
+        raise ApiError(400, f"address_string names several kelurahan ({names}): send lat and long")
+    _, code, lat, lon = best[0]
+    return code, lat, lon
+
+
+def _field(form: FormData, name: str, max_chars: int) -> str | None:
+    """One text field, stripped; None when absent or blank (400 if repeated, a file or long)."""
+    values = form.getlist(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ApiError(400, f"{name} was given more than once")
+    value = values[0]
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name} must be a text field, not a file")
+    value = value.strip()
+    if len(value) > max_chars:
+        raise ApiError(400, f"{name} is longer than {max_chars} characters")
+    if NOT_XML.search(value):
+        raise ApiError(400, f"{name} contains control characters")
+    return value or None
+
+
+def _coordinate(name: str, text: str, limit: float) -> float:
+    """A latitude or longitude: a finite decimal number within ``[-limit, limit]`` (400)."""
+    if not NUMBER.fullmatch(text):
+        raise ApiError(400, f"{name} must be a decimal number of degrees, got {text[:40]!r}")
+    value = float(text)
+    if not math.isfinite(value) or abs(value) > limit:
+        raise ApiError(400, f"{name} must lie within [-{limit:g}, {limit:g}] degrees")
+    return value
+
+
+def _split(text: str | None) -> list[str] | None:
+    """Comma-separated values; None when absent or blank."""
+    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
+    return parts or None
+
+
+def parse_datetime(name: str, text: str) -> datetime:
+    """An ISO 8601 datetime with a timezone, in UTC (400 when malformed or without zone)."""
+    value = UNENCODED_PLUS.sub(r"\1+\2", text.strip()[:64])
+    example = "e.g. 2026-01-31T08:00:00+07:00"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiError(
+            400, f"{name} must be an ISO 8601 datetime with a timezone ({example}), got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ApiError(400, f"{name} needs a timezone ({example}), got {value!r}")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(400, f"{name} is out of range") from None
+
+
+def date_window(start_date: str | None, end_date: str | None) -> tuple[datetime, datetime]:
+    """The requested window, at most 90 days; by default the last 90 days (400 if invalid)."""
+    start = parse_datetime("start_date", start_date) if start_date else None
+    end = parse_datetime("end_date", end_date) if end_date else None
+    try:
+        if start is None:
+            end = end or store.now_utc()
+            start = end - MAX_WINDOW
+        elif end is None:
+            end = start + MAX_WINDOW
+    except OverflowError:
+        raise ApiError(400, "start_date or end_date is out of range") from None
+    if end < start:
+        raise ApiError(400, "end_date is before start_date")
+    if end - start > MAX_WINDOW:
+        raise ApiError(400, "start_date and end_date may be at most 90 days apart")
+    return start, end
+
+
+def _iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with its offset, or None."""
+    at = store.as_utc(value)
+    return None if at is None else at.isoformat()
+
+
+def request_item(row: Any, note: str | None, names: dict[str, str]) -> dict[str, Any]:
+    """One stored report as an Open311 service request (public fields only)."""
+    code = row["service_code"]
+    kelurahan = row["kelurahan_code"]
+    return {
+        "service_request_id": str(row["id"]),
+        "status": "open" if row["status"] in OPEN_STATUSES else "closed",
+        "status_notes": note,
+        "service_name": CATEGORIES[code][0] if code in CATEGORIES else code,
+        "service_code": code,
+        "description": row["description"],
+        "agency_responsible": row["agency"] or f"Kelurahan {names.get(kelurahan, kelurahan)}",
+        "service_notice": None,
+        "requested_datetime": _iso(row["created_at"]),
+        "updated_datetime": _iso(row["updated_at"]),
+        "expected_datetime": None,
+        "address": row["address_string"],
+        "address_id": None,
+        "zipcode": None,
+        "lat": row["lat"],
+        "long": row["lon"],
+        "media_url": row["media_url"],
+        "jakarta_status": str(row["status"]).capitalize(),
+        "kelurahan_code": kelurahan,
+    }
+
+
+def _requests_response(service: Service, fmt: str, rows: list[Any]) -> Response:
+    """Listed rows as service requests, with their latest status notes."""
+    with service.engine.connect() as conn:
+        notes = latest_notes(conn, report_ids=[row["id"] for row in rows])
+    names = kelurahan_names(service)
+    items = [request_item(row, notes.get(row["id"]), names) for row in rows]
+    return render(fmt, "service_requests", items)
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+@router.get("/discovery.{fmt}", responses={404: ERRORS[404]})
+def discovery(fmt: str, request: Request) -> Response:
+    """Where the endpoints are and which formats they speak."""
+    fmt = check_format(fmt)
+    url = str(request.base_url).rstrip("/") + router.prefix
+    return render(
+        fmt,
+        "discovery",
+        {
+            "changeset": CHANGESET,
+            "contact": "Operators of the jakarta-twin intake service for DKI Jakarta",
+            "key_service": "API keys are issued per reporting channel by the operators "
+            "(twin keys add --channel open311)",
+            "endpoints": [
+                {
+                    "specification": SPECIFICATION,
+                    "url": url,
+                    "changeset": CHANGESET,
+                    "type": "production",
+                    "formats": [MEDIA_TYPES["xml"], MEDIA_TYPES["json"]],
+                }
+            ],
+        },
+    )
+
+
+@router.get("/services.{fmt}", responses={404: ERRORS[404]})
+def services(fmt: str) -> Response:
+    """The service codes: Jakarta's report categories."""
+    fmt = check_format(fmt)
+    items = [
+        {
+            "service_code": code,
+            "service_name": name_id,
+            "description": name_en,
+            "metadata": False,
+            "type": "realtime",
+            "keywords": f"{name_id.lower()}, {name_en.lower()}",
+            "group": GROUPS.get(code, "Lainnya"),
+        }
+        for code, (name_id, name_en) in CATEGORIES.items()
+    ]
+    return render(fmt, "services", items)
+
+
+@router.get("/services/{service_code}.{fmt}", responses={404: ERRORS[404]})
+def service_definition(service_code: str, fmt: str) -> Response:
+    """A service's extra attributes: none, every service takes only the standard fields."""
+    fmt = check_format(fmt)
+    if service_code not in CATEGORIES:
+        raise ApiError(404, f"unknown service_code {service_code[:40]!r}")
+    return render(fmt, "service_definition", {"service_code": service_code, "attributes": []})
+
+
+@router.post(
+    "/requests.{fmt}",
+    status_code=201,
+    openapi_extra=POST_FORM,
+    responses={**ERRORS, 409: {"description": "same Idempotency-Key in flight"}},
+)
+async def post_request(fmt: str, request: Request, service: ServiceDep) -> Response:
+    """Receive a report as form fields; 201 means it is committed to durable storage.
+
+    Locate it by ``lat`` and ``long``, or by naming its kelurahan in ``address_string``.
+    ``Idempotency-Key`` works as in the native API.
+    """
+    fmt = check_format(fmt)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise ApiError(
+            400, "send the fields as application/x-www-form-urlencoded or multipart/form-data"
+        )
+    async with request.form() as form:
+        fields = {name: _field(form, name, limit) for name, limit in FIELD_LIMITS.items()}
+        description = _field(form, "description", service.settings.max_description_chars)
+    if fields["api_key"] is None:
+        raise ApiError(403, "api_key is required: send a channel API key as a form field")
+    api_key = await run_in_threadpool(service.api_key, fields["api_key"])
+    if api_key is None:
+        raise ApiError(403, "invalid or revoked api_key")
+    key = check_idempotency_key(request.headers.get("idempotency-key"))
+
+    code = fields["service_code"]
+    if code is None:
+        raise ApiError(400, "service_code is required: see services.json")
+    if code not in CATEGORIES:
+        raise ApiError(400, f"unknown service_code {code!r}: choose from {', '.join(CATEGORIES)}")
+    email, phone, media_url = fields["email"], fields["phone"], fields["media_url"]
+    if email is not None and not EMAIL.fullmatch(email):
+        raise ApiError(400, "email is not an email address")
+    if phone is not None and not PHONE.fullmatch(phone):
+        raise ApiError(400, "phone may hold only digits, spaces, ( ) - and a leading +")
+    if media_url is not None and not URL.fullmatch(media_url):
+        raise ApiError(400, "media_url must be an http or https URL")
+
+    lat_text, lon_text, address = fields["lat"], fields["long"], fields["address_string"]
+    if (lat_text is None) != (lon_text is None):
+        raise ApiError(400, "send both lat and long, or neither (and name the kelurahan)")
+    if lat_text is not None and lon_text is not None:
+        lat = _coordinate("lat", lat_text, 90)
+        lon = _coordinate("long", lon_text, 180)
+        try:
+            kelurahan = locate_or_422(service, lat=lat, lon=lon)
+        except ApiError as exc:
+            raise ApiError(400, exc.message) from None
+    elif address is not None:
+        kelurahan, lat, lon = locate_address(service, address)
+    else:
+        raise ApiError(400, "a location is required: send lat and long, or address_string")
+
+    normalised = {**fields, "api_key": None, "lat": lat, "long": lon, "description": description}
+    body_hash = hashlib.sha256(json.dumps(normalised, sort_keys=True).encode()).hexdigest()
+    names = [n for n in (fields["first_name"], fields["last_name"]) if n]
+    values = {
+        "service_code": code,
+        "description": description or "",
+        "lat": lat,
+        "lon": lon,
+        "address_string": address,
+        "kelurahan_code": kelurahan,
+        "channel": api_key["channel"],
+        "media_url": media_url,
+        "reporter_name": " ".join(names) or None,
+        "reporter_email": email,
+        "reporter_phone": phone,
+        "device_id": fields["device_id"],
+    }
+    row, replayed = await create_report(
+        service, values=values, api_key_id=api_key["id"], idempotency_key=key, body_hash=body_hash
+    )
+    name = kelurahan_names(service).get(row["kelurahan_code"], row["kelurahan_code"])
+    item = {
+        "service_request_id": str(row["id"]),
+        "token": row["token"],
+        "service_notice": f"Received; kelurahan {name} ({row['kelurahan_code']}) will handle it",
+        "account_id": fields["account_id"],
+    }
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return render(fmt, "service_requests", [item], status=201, headers=headers)
+
+
+@router.get("/requests.{fmt}", responses={400: ERRORS[400], 404: ERRORS[404]})
+def get_requests(
+    fmt: str,
+    service: ServiceDep,
+    service_request_id: Annotated[
+        str | None, Query(description="comma-separated ids; overrides the other filters")
+    ] = None,
+    service_code: Annotated[str | None, Query(description="comma-separated codes")] = None,
+    start_date: Annotated[str | None, Query(description="ISO 8601 with timezone")] = None,
+    end_date: Annotated[
+        str | None, Query(description="ISO 8601 with timezone; at most 90 days after start_date")
+    ] = None,
+    status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> Response:
+    """Service requests, newest first: by default those of the last 90 days."""
+    fmt = check_format(fmt)
+    ids = _split(service_request_id)
+    if ids is not None:
+        if len(ids) > MAX_IDS or not all(REQUEST_ID.fullmatch(i) for i in ids):
+            raise ApiError(
+                400, f"service_request_id must be up to {MAX_IDS} comma-separated numeric ids"
+            )
+        with service.engine.connect() as conn:
+            rows = list_reports(conn, ids=[int(i) for i in ids], limit=len(ids))
+        return _requests_response(service, fmt, rows)
+
+    codes = _split(service_code)
+    unknown = [c for c in codes or () if c not in CATEGORIES]
+    if unknown:
+        raise ApiError(400, f"unknown service_code {unknown[0][:40]!r}: see services.json")
+    statuses: list[str] | None = None
+    wanted = _split(status)
+    if wanted is not None:
+        if not set(wanted) <= {"open", "closed"}:
+            raise ApiError(400, "status must be open, closed, or both comma-separated")
+        statuses = [s for s in STATUSES if ("open" if s in OPEN_STATUSES else "closed") in wanted]
+    start, end = date_window(start_date, end_date)
+    with service.engine.connect() as conn:
+        rows = list_reports(
+            conn,
+            service_codes=codes,
+            statuses=statuses,
+            start=start,
+            end=end,
+            limit=page_size,
+            offset=(page - 1) * page_size,
+        )
+    return _requests_response(service, fmt, rows)
+
+
+@router.get("/requests/{request_id}.{fmt}", responses={404: ERRORS[404]})
+def get_request(request_id: str, fmt: str, service: ServiceDep) -> Response:
+    """One service request, as a list of one."""
+    fmt = check_format(fmt)
+    if not REQUEST_ID.fullmatch(request_id) or int(request_id) > MAX_ID:
+        raise ApiError(404, f"no service request {request_id[:40]!r}")
+    with service.engine.connect() as conn:
+        rows = list_reports(conn, ids=[int(request_id)], limit=1)
+    if not rows:
+        raise ApiError(404, f"no service request {request_id}")
+    return _requests_response(service, fmt, rows)
+
+
+@router.get("/tokens/{token}.{fmt}", responses={404: ERRORS[404]})
+def get_token(token: str, fmt: str, service: ServiceDep) -> Response:
+    """The service request id of a token returned by ``POST requests``."""
+    fmt = check_format(fmt)
+    row = None
+    if len(token) <= 36:
+        with service.engine.connect() as conn:
+            row = store.get_report_by_token(conn, token=token)
+    if row is None:
+        raise ApiError(404, f"no service request with token {token[:40]!r}")
+    return render(
+        fmt, "service_requests", [{"service_request_id": str(row["id"]), "token": row["token"]}]
+    )
