@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             f"committed. Idempotency keys are remembered {settings.idempotency_hours} hours."
         ),
         lifespan=lifespan,
+        # no OpenTelemetry: it costs every request, and its logs would record rejected bodies
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
 
     @app.exception_handler(ApiError)

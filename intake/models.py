@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from twin.entities import CATEGORIES, CHANNELS, OPEN_STATUSES
 
 MAX_DESCRIPTION = 4000
+MAX_ID = 2**31 - 1  # reports.id is a 32-bit INTEGER on PostgreSQL
+
+ReportId = Annotated[int, Path(ge=1, le=MAX_ID, description="report id")]
 
 
 class Reporter(BaseModel):

@@ -17,6 +17,7 @@ Distances use the local scale 1 degree = 111.32 km, which is exact to 0.6 % at J
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -147,5 +148,14 @@ class KelurahanIndex:
 
     def locate(self, lon: float, lat: float) -> str | None:
         """Kemendagri code of the kelurahan containing (lon, lat), or None outside Jakarta."""
-        i = int(self.locate_many([lon], [lat])[0])
-        return None if i < 0 else str(self.codes[i])
+        # scalar fast path (the intake API calls this once per report): no array round trips
+        if not (math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90):
+            self.locate_many([lon], [lat])  # raises the descriptive CoordinateError
+        assert self._tree is not None
+        point = shapely.Point(lon, lat)
+        hits = self._tree.query(point, predicate="intersects")
+        if len(hits) == 0:
+            hits = self._tree.query_nearest(
+                point, max_distance=self.gap_tolerance_m / M_PER_DEGREE, all_matches=True
+            )
+        return str(self.codes[int(hits.min())]) if len(hits) else None

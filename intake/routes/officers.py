@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake import photos, store, workflow
 from intake.deps import CoordinatorDep, OfficerDep, ServiceDep
-from intake.models import ReportPublic, ReportsPublic, report_public
+from intake.models import ReportId, ReportPublic, ReportsPublic, report_public
 
 MAX_NOTE = 1000
 
@@ -47,7 +47,7 @@ class Handover(BaseModel):
 def queue(
     officer: OfficerDep,
     service: ServiceDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReportsPublic:
     """Open reports (not ``selesai``) of your kelurahan, oldest first; ``count`` counts them all."""
@@ -62,7 +62,7 @@ def queue(
 
 
 @officer_router.get("/reports/{report_id}", response_model=ReportPublic, responses=NOT_FOUND)
-def officer_report(report_id: int, officer: OfficerDep, service: ServiceDep) -> ReportPublic:
+def officer_report(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> ReportPublic:
     """One report of your kelurahan with its status history."""
     with service.engine.connect() as conn:
         row = workflow.scoped_report(
@@ -72,7 +72,7 @@ def officer_report(report_id: int, officer: OfficerDep, service: ServiceDep) -> 
 
 
 @officer_router.post("/reports/{report_id}/claim", response_model=ReportPublic, responses=CHANGE)
-def claim(report_id: int, officer: OfficerDep, service: ServiceDep) -> ReportPublic:
+def claim(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> ReportPublic:
     """Take a report into work (``proses``); of officers racing for it exactly one wins (409)."""
     with service.engine.begin() as conn:
         row = workflow.claim(
@@ -93,7 +93,7 @@ def claim(report_id: int, officer: OfficerDep, service: ServiceDep) -> ReportPub
                422: {"description": "photo missing, corrupt or truncated"}},
 )  # fmt: skip
 def resolve(
-    report_id: int,
+    report_id: ReportId,
     officer: OfficerDep,
     service: ServiceDep,
     photo: Annotated[UploadFile, File(description="proof photo, JPEG or PNG")],
@@ -136,7 +136,9 @@ def resolve(
 @coordinator_router.post(
     "/reports/{report_id}/coordinate", response_model=ReportPublic, responses=COORDINATOR
 )
-def coordinate(report_id: int, coordinator: CoordinatorDep, service: ServiceDep) -> ReportPublic:
+def coordinate(
+    report_id: ReportId, coordinator: CoordinatorDep, service: ServiceDep
+) -> ReportPublic:
     """Acknowledge a new report (``menunggu`` -> ``koordinasi``)."""
     with service.engine.begin() as conn:
         row = workflow.coordinate(
@@ -149,7 +151,7 @@ def coordinate(report_id: int, coordinator: CoordinatorDep, service: ServiceDep)
     "/reports/{report_id}/dispatch", response_model=ReportPublic, responses=COORDINATOR
 )
 def dispatch(
-    report_id: int, body: Dispatch, coordinator: CoordinatorDep, service: ServiceDep
+    report_id: ReportId, body: Dispatch, coordinator: CoordinatorDep, service: ServiceDep
 ) -> ReportPublic:
     """Send a field crew (``menunggu``/``koordinasi`` -> ``disposisi``)."""
     with service.engine.begin() as conn:
@@ -163,7 +165,7 @@ def dispatch(
     "/reports/{report_id}/handover", response_model=ReportPublic, responses=COORDINATOR
 )
 def handover(
-    report_id: int, body: Handover, coordinator: CoordinatorDep, service: ServiceDep
+    report_id: ReportId, body: Handover, coordinator: CoordinatorDep, service: ServiceDep
 ) -> ReportPublic:
     """Hand a report over to another agency (``menunggu``/``koordinasi`` -> ``disposisi``)."""
     with service.engine.begin() as conn:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from intake import store
 from intake.deps import ApiKeyDep, Service, ServiceDep
 from intake.errors import ApiError
-from intake.models import ReportCreate, ReportPublic, report_public
+from intake.models import ReportCreate, ReportId, ReportPublic, report_public
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -111,7 +111,7 @@ async def post_report(
 @router.get(
     "/{report_id}", response_model=ReportPublic, responses={404: {"description": "no such report"}}
 )
-def get_report(report_id: int, service: ServiceDep) -> ReportPublic:
+def get_report(report_id: ReportId, service: ServiceDep) -> ReportPublic:
     """Track a report: its status and the history of its statuses."""
     with service.engine.connect() as conn:
         row = store.get_report(conn, report_id=report_id)
