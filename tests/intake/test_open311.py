@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # the client behind starlette.testclient
 import pytest
 import sqlalchemy as sa
 
