@@ -40,6 +40,9 @@ class Settings:
         Most reports committed in one grouped transaction.
     idempotency_hours
         How long an idempotency key is remembered (published in the API docs).
+    fast_path
+        Answer ``POST /api/v1/reports`` in `intake.fastpath`, ahead of FastAPI's per-request
+        machinery (same logic and answers; ``INTAKE_FAST_PATH=0`` turns it off).
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -53,3 +56,4 @@ class Settings:
     max_description_chars: int = 4000
     batch_max: int = 256
     idempotency_hours: int = 24
+    fast_path: bool = field(default_factory=lambda: _env("FAST_PATH", "1") != "0")

@@ -73,6 +73,16 @@ async def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
+def authenticate_key(service: Service, secret: str | None) -> Any:
+    """The active key row for `secret`, or `ApiError` 401 naming what is wrong."""
+    if not secret:
+        raise ApiError(401, "missing X-API-Key header: a channel API key is required")
+    row = service.api_key(secret)
+    if row is None:
+        raise ApiError(401, "invalid or revoked API key")
+    return row
+
+
 async def require_api_key(
     service: ServiceDep, x_api_key: Annotated[str | None, Header()] = None
 ) -> Any:
@@ -81,12 +91,7 @@ async def require_api_key(
     Async on purpose: FastAPI would run a plain function in a thread pool on every request,
     and the key is almost always in the cache.
     """
-    if not x_api_key:
-        raise ApiError(401, "missing X-API-Key header: a channel API key is required")
-    row = service.api_key(x_api_key)
-    if row is None:
-        raise ApiError(401, "invalid or revoked API key")
-    return row
+    return authenticate_key(service, x_api_key)
 
 
 ApiKeyDep = Annotated[Any, Depends(require_api_key)]

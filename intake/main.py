@@ -8,7 +8,7 @@ may carry a reporter's contact) and answered 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,7 +33,11 @@ ErrorRenderer = Any  # (request, status, message) -> Response
 
 def describe_validation(exc: RequestValidationError) -> tuple[int, str]:
     """One line for a validation failure; malformed JSON is a 400, the rest 422."""
-    errors = exc.errors()
+    return describe_errors(exc.errors())
+
+
+def describe_errors(errors: Sequence[Any]) -> tuple[int, str]:
+    """One line for a list of pydantic errors: ``field: problem; ...`` (malformed JSON: 400)."""
     if any(e.get("type") == "json_invalid" for e in errors):
         return 400, "malformed JSON body"
     parts = []
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(engine)
         paths = resolve_data_dir(settings.data_dir)
         kelurahan = KelurahanIndex(load_kelurahan(paths.require(paths.kelurahan)))
+        kelurahan.prepare()  # the first report must not wait for the lookup grid
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         writer = GroupCommitWriter(
             engine, batch_max=settings.batch_max, idempotency_hours=settings.idempotency_hours
@@ -153,4 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, reports, officers, kpis, open311):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    if settings.fast_path:
+        from intake.fastpath import ReportFastPath
+
+        app.add_middleware(ReportFastPath, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     return app

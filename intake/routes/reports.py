@@ -82,6 +82,23 @@ async def post_report(
     A retry with the same ``Idempotency-Key`` returns the same report; the same key with a
     different body is refused with 422.
     """
+    public, replayed = await accept_report(service, body, api_key, idempotency_key)
+    # a ready response skips FastAPI's second validation of the model (a hot path)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    content = public.model_dump(mode="json")
+    return JSONResponse(content, status_code=201, headers=headers)  # type: ignore[return-value]
+
+
+async def accept_report(
+    service: Service, body: ReportCreate, api_key: Any, idempotency_key: str | None
+) -> tuple[ReportPublic, bool]:
+    """Route, commit and describe one native report (the endpoint and `intake.fastpath`).
+
+    Returns
+    -------
+    public, replayed
+        The public view of the stored report, and whether it answers a replayed key.
+    """
     key = check_idempotency_key(idempotency_key)
     kelurahan = locate_or_422(service, lat=body.lat, lon=body.lon)
     reporter = body.reporter
@@ -101,11 +118,7 @@ async def post_report(
     row, replayed = await create_report(
         service, values=values, api_key_id=api_key["id"], idempotency_key=key, body_hash=body_hash
     )
-    # a ready response skips FastAPI's second validation of the model (a hot path)
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(
-        report_public(row).model_dump(mode="json"), status_code=201, headers=headers
-    )  # type: ignore[return-value]
+    return report_public(row), replayed
 
 
 @router.get(

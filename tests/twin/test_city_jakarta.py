@@ -65,3 +65,19 @@ def test_locate_all_depots_in_their_own_kelurahan(real_city) -> None:  # type: i
     codes = real_city.kelurahan.codes[real_city.kelurahan.locate_many(d["lon"], d["lat"])]
     # office points lie inside their kelurahan; the border rule may give a sliver to a neighbour
     assert (codes[published] == d["kode_kemendagri"][published]).mean() > 0.95
+
+
+def test_scalar_locate_agrees_with_the_vectorised_one(real_city) -> None:  # type: ignore[no-untyped-def]
+    """The scalar path (lookup grid + exact border test) follows the same border rule."""
+    import shapely
+
+    index = real_city.kelurahan
+    rng = np.random.default_rng(11)
+    lon = rng.uniform(106.6, 107.05, 20_000)
+    lat = rng.uniform(-6.45, -6.0, 20_000)
+    vertices = shapely.get_coordinates(index.table.geometry.to_numpy())[::5]  # exactly on borders
+    lon = np.r_[lon, vertices[:, 0]]
+    lat = np.r_[lat, vertices[:, 1]]
+    rows = index.locate_many(lon, lat)
+    expected = [None if r < 0 else str(index.codes[r]) for r in rows]
+    assert [index.locate(x, y) for x, y in zip(lon.tolist(), lat.tolist(), strict=True)] == expected
