@@ -183,3 +183,45 @@ def bench_sim(
         "ratio_to_bare_simpy": elapsed / bare,
         "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
     }
+
+
+REPLICATION_TARGETS = {"parallel_s": ("<=", 120.0), "speedup": (">=", 1.7)}
+
+
+def bench_replications(
+    data_dir: str | Path | None,
+    *,
+    replications: int = 30,
+    days: int = 30,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """30 replications of a month of all Jakarta: one process, then the local pool; same results?"""
+    import dataclasses
+    import os
+
+    from twin.city import load_city
+    from twin.datadir import PROJECT_ROOT
+    from twin.experiment import Task, run_tasks
+    from twin.scenario import load_scenario
+
+    load_city(data_dir, progress=True)  # the cache is warm before anything is timed
+    scenario = load_scenario(PROJECT_ROOT / "scenarios" / "jakarta-2016.toml")
+    scenario = dataclasses.replace(scenario, run=dataclasses.replace(scenario.run, days=days))
+    data = None if data_dir is None else str(data_dir)
+    tasks = [Task(("bench",), scenario, r, data) for r in range(replications)]
+    t = time.perf_counter()
+    sequential = run_tasks(tasks, workers=1)
+    sequential_s = time.perf_counter() - t
+    workers = workers or os.cpu_count() or 1
+    t = time.perf_counter()
+    parallel = run_tasks(tasks, workers=workers)
+    parallel_s = time.perf_counter() - t
+    return {
+        "replications": replications,
+        "days": days,
+        "workers": workers,
+        "sequential_s": sequential_s,
+        "parallel_s": parallel_s,
+        "speedup": sequential_s / parallel_s,
+        "identical_results": [r.kpis for r in sequential] == [r.kpis for r in parallel],
+    }

@@ -1,0 +1,144 @@
+"""Replications, paired comparisons and sweeps on a synthetic city; local pool and Dask."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twin import experiment as ex
+from twin.errors import ScenarioError
+from twin.scenario import Scenario
+from twin.studies import Runner, compare, load_sweep, replicate, run_sweep
+
+
+@pytest.fixture
+def runner(synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runner:
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))  # inherited by pool workers
+    return Runner(data_dir=str(synthetic_dir), workers=1)
+
+
+def small(**crews: object) -> Scenario:
+    base = Scenario(name="small")
+    return dataclasses.replace(
+        base,
+        run=dataclasses.replace(base.run, days=4),
+        demand=dataclasses.replace(base.demand, reports_per_day=80.0),
+        crews=dataclasses.replace(base.crews, **crews),  # type: ignore[arg-type]
+    )
+
+
+def test_mean_ci_matches_the_t_interval() -> None:
+    mean, _, hi = ex.mean_ci([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5
+    assert hi - mean == pytest.approx(3.182446 * math.sqrt(5 / 3) / 2, rel=1e-5)  # t(3) = 3.1824
+    assert math.isnan(ex.mean_ci([1.0])[1])
+
+
+def test_parallel_equals_sequential(runner: Runner) -> None:
+    tasks = [ex.Task(("s",), small(), r, runner.data_dir) for r in range(3)]
+    one = ex.run_tasks(tasks, workers=1)
+    two = ex.run_tasks(tasks, workers=2)
+    assert [r.kpis for r in one] == [r.kpis for r in two]
+    assert len({r.kpis["mean_resolution_h"] for r in one}) == 3  # replications differ
+
+
+def test_dask_local_cluster_equals_sequential(runner: Runner) -> None:
+    from distributed import LocalCluster
+
+    tasks = [ex.Task(("s",), small(), r, runner.data_dir) for r in range(2)]
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        on_dask = ex.run_tasks(tasks, dask_address=cluster.scheduler_address)
+    assert [r.kpis for r in on_dask] == [r.kpis for r in ex.run_tasks(tasks, workers=1)]
+
+
+def test_replicate_writes_cis_ranking_and_report(runner: Runner, tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    result = replicate(small(), 3, runner, out)
+    s = result["summary"]
+    assert (s["ci_low"] <= s["mean"]).all()
+    assert (s["mean"] <= s["ci_high"]).all()
+    assert set(result["verdicts"]) == {
+        "coordination_mean_6h",
+        "resolution_mean_7d",
+        "benchmark_resolution_9h",
+    }
+    for name in (
+        "summary_ci.csv",
+        "replications.csv",
+        "ranking_robustness.csv",
+        "kpis_ci.png",
+        "report.html",
+    ):
+        assert (out / name).is_file()
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page
+    assert 'src="http' not in page  # self-contained
+    with pytest.raises(ScenarioError, match="replications must be >= 2"):
+        replicate(small(), 1, runner, out)
+
+
+def test_compare_is_paired_on_common_random_numbers(runner: Runner, tmp_path: Path) -> None:
+    same = compare([small(), dataclasses.replace(small(), name="copy")], 3, runner, tmp_path / "c1")
+    d = same["differences"]["copy"]
+    assert (d["difference"] == 0).all()  # same reports, same staffing: identical, CI of width 0
+    assert not d["significant"].any()
+    starved = dataclasses.replace(small(per_kelurahan=10, complaint_duty_share=0.1), name="starved")
+    rich = dataclasses.replace(small(per_kelurahan=50, complaint_duty_share=0.5), name="rich")
+    result = compare([starved, rich], 3, runner, tmp_path / "c2")
+    diff = result["differences"]["rich"].loc["mean_resolution_h"]
+    assert diff["difference"] < 0
+    assert bool(diff["significant"])
+    assert result["best"] == "rich"
+    assert (tmp_path / "c2" / "report.html").is_file()
+
+
+def test_sweep_finds_staffing_and_refuses_bad_grids(runner: Runner, tmp_path: Path) -> None:
+    base = tmp_path / "base.toml"
+    base.write_text("[run]\ndays = 3\n[demand]\nreports_per_day = 80.0\n")
+    sweep_file = tmp_path / "sweep.toml"
+    sweep_file.write_text(
+        f'scenario = "{base.name}"\nreplications = 2\ntargets = ["benchmark_resolution_9h"]\n'
+        '[grid]\n"crews.per_kelurahan" = [10, 50]\n"crews.complaint_duty_share" = [0.1]\n'
+    )
+    sweep = load_sweep(sweep_file)
+    result = run_sweep(sweep, runner, tmp_path / "out")
+    table = result["table"]
+    assert len(table) == 2
+    assert table["mean_resolution_h"].iloc[1] < table["mean_resolution_h"].iloc[0]
+    assert set(result["minimum"].stack().unique()) <= {10.0, 50.0}
+    for name in ("sweep.csv", "minimum_staffing.csv", "staffing_curve.png", "report.html"):
+        assert (tmp_path / "out" / name).is_file()
+
+    def refused(grid: str, fragment: str) -> None:
+        sweep_file.write_text(f'scenario = "{base.name}"\n[grid]\n{grid}')
+        with pytest.raises(ScenarioError, match=fragment):
+            load_sweep(sweep_file)
+
+    refused('"crews.colour" = [1, 2]\n', "not a scenario field")
+    refused('"crews.per_kelurahan" = []\n', "non-empty list")
+    refused("", "grid is empty")
+    refused('"crews.per_kelurahan" = [-5]\n', "crews.per_kelurahan must be >= 0")
+    refused('"crews.dispatch" = ["closest"]\n', "unknown policy 'closest'")
+
+
+def test_rank_robustness_flags_stable_members(runner: Runner) -> None:
+    results = ex.run_tasks(
+        [ex.Task(("s",), small(), r, runner.data_dir) for r in range(3)], workers=1
+    )
+    ranking = ex.rank_robustness(results, top=2)
+    assert {
+        "rank_mean",
+        "rank_ci_low",
+        "rank_ci_high",
+        "best_share",
+        "worst_share",
+        "stable",
+    } <= set(ranking.columns)
+    assert (ranking["group"] == "best").sum() == 2
+    assert np.all(np.diff(ranking["rank_mean"].to_numpy()) >= 0)

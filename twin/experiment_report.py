@@ -1,0 +1,160 @@
+"""Figures and a self-contained HTML report for replications, comparisons and sweeps.
+
+The HTML file embeds its plots (PNG as base64) and tables, so a planner can open it from an
+email or a shared drive, without Python and without the files beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from twin.city import City
+
+PANELS = (
+    ("mean_coordination_h", "mean coordination (h)", "coordination_mean_h"),
+    ("mean_resolution_h", "mean resolution (h)", "benchmark_resolution_h"),
+    ("share_coordinated_within_6h", "share coordinated within 6 h", None),
+    ("share_resolved_within_7d", "share resolved within 7 days", None),
+)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, out: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    _pyplot().close(fig)
+    return out
+
+
+def plot_scenarios(
+    summaries: dict[str, pd.DataFrame], targets: dict[str, float], out: Path
+) -> Path:
+    """Side-by-side means with 95 % CIs of the four SLA KPIs, one bar per scenario."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(14, 4))
+    names = list(summaries)
+    colours = plt.cm.tab10(np.arange(len(names)))
+    for ax, (kpi, label, target) in zip(axes, PANELS, strict=True):
+        means = np.array([summaries[n].at[kpi, "mean"] for n in names])
+        lows = np.array([summaries[n].at[kpi, "ci_low"] for n in names])
+        highs = np.array([summaries[n].at[kpi, "ci_high"] for n in names])
+        err = np.nan_to_num(np.vstack([means - lows, highs - means]))
+        ax.bar(range(len(names)), means, yerr=err, capsize=4, color=colours)
+        ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
+        ax.set_title(label, fontsize=10)
+        if target is not None and target in targets:
+            ax.axhline(
+                targets[target],
+                color="#c44e52",
+                linestyle="--",
+                label=f"target {targets[target]:g} h",
+            )
+            ax.legend(fontsize=8)
+    fig.suptitle("means over replications, 95 % confidence intervals")
+    return _save(fig, out)
+
+
+def plot_staffing_curve(table: pd.DataFrame, staffing: str, series: list[str], out: Path) -> Path:
+    """Mean resolution and SLA shares against staffing, one line per other grid combination."""
+    plt = _pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.5))
+    groups = table.groupby(series, sort=True) if series else [("all", table)]
+    for name, group in groups:
+        g = group.sort_values(staffing)
+        label = (
+            name
+            if isinstance(name, str)
+            else ", ".join(map(str, name if isinstance(name, tuple) else [name]))
+        )
+        x = g[staffing].to_numpy(dtype=float)
+        a.plot(x, g["mean_resolution_h"], marker="o", label=label)
+        a.fill_between(x, g["mean_resolution_h_ci_low"], g["mean_resolution_h_ci_high"], alpha=0.2)
+        b.plot(x, g["share_resolved_within_7d"] * 100, marker="o", label=f"{label}: within 7 days")
+        b.plot(
+            x,
+            g["share_coordinated_within_6h"] * 100,
+            marker="s",
+            linestyle="--",
+            label=f"{label}: coordinated 6 h",
+        )
+    a.set_xlabel(staffing)
+    a.set_ylabel("mean resolution (h), 95 % CI band")
+    a.legend(fontsize=8)
+    b.set_xlabel(staffing)
+    b.set_ylabel("share of reports (%)")
+    b.legend(fontsize=7)
+    fig.suptitle("staffing curve")
+    return _save(fig, out)
+
+
+def plot_min_staffing_map(city: City, minimum: pd.Series, staffing: str, out: Path) -> Path:
+    """Mainland kelurahan coloured by the smallest staffing that meets the targets."""
+    plt = _pyplot()
+    gdf = city.table.assign(minimum=minimum.reindex(city.kelurahan.codes).to_numpy())[
+        ~city.is_seribu
+    ]
+    fig, ax = plt.subplots(figsize=(8, 8))
+    gdf.plot(
+        column="minimum", ax=ax, cmap="viridis", legend=True, edgecolor="white", linewidth=0.2,
+        missing_kwds={"color": "#d62728", "label": "not met in the grid"},
+        legend_kwds={"label": staffing, "shrink": 0.6},
+    )  # fmt: skip
+    ax.set_axis_off()
+    ax.set_title(f"smallest {staffing} meeting the targets (red: none in the grid)")
+    return _save(fig, out)
+
+
+def _table(frame: pd.DataFrame, *, digits: int = 3) -> str:
+    return frame.to_html(
+        float_format=lambda v: f"{v:.{digits}f}", border=0, classes="t", na_rep="-"
+    )
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def write_html(out: Path, title: str, sections: list[tuple[str, Any]], *, note: str = "") -> Path:
+    """One self-contained HTML file: each section is a table (DataFrame), an image path or text."""
+    from pathlib import Path as _Path
+
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>",
+        "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}",
+        "table.t{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}",
+        "table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}",
+        "img{max-width:100%} h2{margin-top:1.6em;border-bottom:2px solid #4c72b0}",
+        ".note{color:#555}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='note'>jakarta-twin, generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {html.escape(note)}</p>",
+    ]
+    for heading, content in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        if isinstance(content, pd.DataFrame):
+            parts.append(_table(content))
+        elif isinstance(content, _Path):
+            parts.append(_image(content))
+        else:
+            parts.append(f"<p>{html.escape(str(content))}</p>")
+    parts.append("</body></html>")
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return out
