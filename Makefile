@@ -26,6 +26,7 @@ lint: $(BIN)/twin
 
 test: lint
 	$(BIN)/pytest
+	$(BIN)/pytest -q --nbmake notebooks/reproduce_kpis.ipynb
 
 bench: $(BIN)/twin
 	$(BIN)/twin bench city

@@ -13,6 +13,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from twin.cli_experiments import (
+    add_bench_experiments,
+    add_experiment_commands,
+    add_parallel_options,
+)
 from twin.datadir import PROJECT_ROOT
 from twin.errors import ScenarioError, TwinError
 
@@ -35,7 +40,7 @@ def _cmd_city_info(args: argparse.Namespace) -> int:
     from twin.cityinfo import city_summary, format_summary
 
     info = city_summary(load_city(args.data, road_file=args.roads, progress=not args.json))
-    print(json.dumps(info, indent=2) if args.json else format_summary(info))  # noqa: T201
+    print(json.dumps(info, indent=2) if args.json else format_summary(info))
     return 0
 
 
@@ -44,11 +49,15 @@ def _cmd_city_map(args: argparse.Namespace) -> int:
     from twin.citymap import draw_city_map
 
     out = draw_city_map(load_city(args.data, road_file=args.roads, progress=True), Path(args.out))
-    print(f"wrote {out}")  # noqa: T201
+    print(f"wrote {out}")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.replications is not None and args.replications != 1:
+        from twin.cli_experiments import cmd_replicate
+
+        return cmd_replicate(args)
     from tqdm import tqdm
 
     from twin.city import load_city
@@ -68,8 +77,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result = run_scenario(city, scenario, seed=seed, days=days, progress=bar.update)
     out = Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / f"{scenario.name}-{seed}"
     write_run(result, city, out)
-    print(format_summary(result.summary))  # noqa: T201
-    print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and 4 PNG plots")  # noqa: T201
+    print(format_summary(result.summary))
+    print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and 4 PNG plots")
     return 0
 
 
@@ -77,7 +86,7 @@ def _cmd_bench_city(args: argparse.Namespace) -> int:
     from twin.bench import CITY_TARGETS, bench_city, format_bench
 
     results = bench_city(args.data, repeat=args.repeat, cold=not args.no_cold)
-    print(json.dumps(results, indent=2) if args.json else format_bench(results, CITY_TARGETS))  # noqa: T201
+    print(json.dumps(results, indent=2) if args.json else format_bench(results, CITY_TARGETS))
     return 0
 
 
@@ -88,10 +97,10 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
         args.data, days=args.days, reports_per_day=args.reports_per_day, repeat=args.repeat
     )
     if args.json:
-        print(json.dumps(results, indent=2))  # noqa: T201
+        print(json.dumps(results, indent=2))
     else:
-        print(format_bench(results, SIM_TARGETS))  # noqa: T201
-        print(  # noqa: T201
+        print(format_bench(results, SIM_TARGETS))
+        print(
             f"{results['reports']:,} reports ({results['ppsu_jobs']:,} PPSU jobs); bare SimPy loop with the same "
             f"number of jobs: {results['bare_simpy_s']:.2f} s, ratio {results['ratio_to_bare_simpy']:.2f}"
         )
@@ -153,7 +162,7 @@ def _cmd_keys_add(args: argparse.Namespace) -> int:
     migrate(engine)
     with engine.begin() as conn:
         secret = create_api_key(conn, channel=args.channel)
-    print(secret)  # noqa: T201
+    print(secret)
     return 0
 
 
@@ -173,7 +182,7 @@ def _cmd_officers_add(args: argparse.Namespace) -> int:
     migrate(engine)
     with engine.begin() as conn:
         officer_id, token = create_officer(conn, kelurahan_code=args.kelurahan, role=args.role)
-    print(token)  # noqa: T201
+    print(token)
     log.info("officer %d (%s) of kelurahan %s", officer_id, args.role, args.kelurahan)
     return 0
 
@@ -191,15 +200,39 @@ def _cmd_bench_intake(args: argparse.Namespace) -> int:
         repeat=args.repeat,
     )
     if args.json:
-        print(json.dumps(results, indent=2))  # noqa: T201
+        print(json.dumps(results, indent=2))
     else:
-        print(format_bench(results, INTAKE_TARGETS))  # noqa: T201
-        print(  # noqa: T201
+        print(format_bench(results, INTAKE_TARGETS))
+        print(
             f"{results['database']}, {results['workers']} worker(s), {results['concurrency']} connections, "
             f"{results['requests']:,} reports per run; p50 {results['p50_ms']:.1f} ms; "
             f"non-201 {results['non_201']}, lost {results['lost']}"
         )
     return 0 if results["lost"] == 0 else 1
+
+
+def _cmd_loadtest(args: argparse.Namespace) -> int:
+    from loadtest.runner import LoadTestOptions, format_summary, run_loadtest
+
+    options = LoadTestOptions(
+        profile=args.profile,
+        duration_s=args.duration,
+        users=args.users,
+        host=args.host,
+        database_url=args.database_url,
+        kills=args.kill,
+        workers=args.workers,
+        seed=args.seed,
+        out=Path(args.out) if args.out else None,
+        data_dir=args.data,
+        scenario=Path(args.scenario),
+        server_workers=args.server_workers,
+        idempotency=not args.no_idempotency,
+        client_timeout_s=args.client_timeout,
+    )
+    code, summary, run_dir = run_loadtest(options)
+    print(format_summary(summary, run_dir))
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,8 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="output folder (default reports_out/<scenario>-<seed>/)"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--replications",
+        type=int,
+        metavar="R",
+        help="R independent replications: KPI means with 95 %% CIs",
+    )
+    add_parallel_options(run)
     _add_data_option(run)
     run.set_defaults(func=_cmd_run)
+    add_experiment_commands(commands, _add_data_option)
 
     serve = commands.add_parser("serve", help="run the intake API (Open311 GeoReport v2 and JSON)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
@@ -274,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="shipped benchmarks against the speed targets")
     bench_cmds = bench.add_subparsers(dest="bench_command", required=True, metavar="TARGET")
+    add_bench_experiments(bench_cmds, _add_data_option)
     bench_city = bench_cmds.add_parser("city", help="city build, load, depot tables, lookups")
     _add_data_option(bench_city)
     bench_city.add_argument(
@@ -304,6 +346,40 @@ def build_parser() -> argparse.ArgumentParser:
     bench_intake.add_argument("--repeat", type=int, default=3, help="runs (median)")
     bench_intake.add_argument("--json", action="store_true", help="print JSON")
     bench_intake.set_defaults(func=_cmd_bench_intake)
+
+    from loadtest.profiles import PROFILES
+
+    loadtest = commands.add_parser(
+        "loadtest", help="Locust load test of the intake API with a zero-loss audit"
+    )
+    loadtest.add_argument("--profile", required=True, choices=list(PROFILES), help="load shape")
+    loadtest.add_argument("--duration", type=float, metavar="S", help="run seconds")
+    loadtest.add_argument("--users", type=int, metavar="N", help="peak users (ramp: most)")
+    loadtest.add_argument("--host", metavar="URL", help="a running API (default: start one)")
+    loadtest.add_argument(
+        "--database-url", help="the API's database (default: a fresh SQLite file; PostgreSQL: "
+        "a fresh schema in it, dropped afterwards)"
+    )  # fmt: skip
+    loadtest.add_argument(
+        "--kill", type=int, default=0, metavar="N", help="SIGKILL the API N times"
+    )
+    loadtest.add_argument("--workers", type=int, default=0, metavar="N", help="Locust workers")
+    loadtest.add_argument("--seed", type=int, help="payload seed (default: the scenario's)")
+    loadtest.add_argument("--out", metavar="DIR", help="run folder (default reports_out/...)")
+    loadtest.add_argument(
+        "--scenario", default=str(PROJECT_ROOT / "scenarios" / "jakarta-2016.toml"),
+        help="scenario of the demand model (default scenarios/jakarta-2016.toml)",
+    )  # fmt: skip
+    loadtest.add_argument("--server-workers", type=int, default=1, help="API worker processes")
+    loadtest.add_argument(
+        "--client-timeout", type=float, default=10.0, metavar="S", help="request timeout"
+    )
+    loadtest.add_argument(
+        "--no-idempotency", action="store_true",
+        help="negative control: send reports without idempotency keys (the audit must fail)",
+    )  # fmt: skip
+    _add_data_option(loadtest)
+    loadtest.set_defaults(func=_cmd_loadtest)
     return parser
 
 
@@ -317,10 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except TwinError as exc:
-        print(f"twin: error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"twin: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("twin: interrupted", file=sys.stderr)  # noqa: T201
+        print("twin: interrupted", file=sys.stderr)
         return 130
 
 

@@ -40,6 +40,8 @@ HEADLINE_KPIS = (
     "p90_resolution_h",
     "crew_utilisation",
     "travel_km",
+    "reports_per_day",
+    "peak_day_reports",
 )
 
 
@@ -88,7 +90,16 @@ def run_task(task: Task) -> ReplicationResult:
     if cache_key not in _CITY_CACHE:
         _CITY_CACHE[cache_key] = load_city(task.data_dir, speeds=speeds)
     result = run_scenario(_CITY_CACHE[cache_key], task.scenario, replication=task.replication)
-    kpis = {k: float(result.summary[k]) for k in HEADLINE_KPIS}
+    days = task.scenario.run.days
+    per_day = np.bincount(
+        (result.reports["received_h"] // 24).astype(int).clip(0, days - 1), minlength=days
+    )
+    summary = {
+        **result.summary,
+        "reports_per_day": per_day.mean(),
+        "peak_day_reports": per_day.max(),
+    }
+    kpis = {k: float(summary[k]) for k in HEADLINE_KPIS}
     kelurahan = result.kelurahan[["reports", "mean_coordination_h", "mean_resolution_h"]].copy()
     return ReplicationResult(task.key, task.replication, kpis, kelurahan)
 

@@ -58,12 +58,18 @@ class Runner:
 
 
 def with_days(scenario: Scenario, days: int | None) -> Scenario:
-    """The scenario with `days` simulated days (unchanged when None)."""
+    """The scenario with `days` simulated days (unchanged when None; later flood days dropped)."""
     if days is None:
         return scenario
     if days < 1:
         raise ScenarioError(f"--days must be >= 1, got {days}")
-    return dataclasses.replace(scenario, run=dataclasses.replace(scenario.run, days=days))
+    flood = scenario.demand.flood  # flood days past a shortened run fall away with it
+    flood = dataclasses.replace(flood, days=tuple(d for d in flood.days if d < days))
+    return dataclasses.replace(
+        scenario,
+        run=dataclasses.replace(scenario.run, days=days),
+        demand=dataclasses.replace(scenario.demand, flood=flood),
+    )
 
 
 def _check_replications(replications: int) -> None:

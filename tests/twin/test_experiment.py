@@ -142,3 +142,56 @@ def test_rank_robustness_flags_stable_members(runner: Runner) -> None:
     } <= set(ranking.columns)
     assert (ranking["group"] == "best").sum() == 2
     assert np.all(np.diff(ranking["rank_mean"].to_numpy()) >= 0)
+
+
+def test_cli_replications_compare_and_sweep(
+    synthetic_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from twin.cli import main
+
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    a = tmp_path / "a.toml"
+    a.write_text("[run]\ndays = 2\n[demand]\nreports_per_day = 60.0\n")
+    b = tmp_path / "b.toml"
+    b.write_text('base = "a.toml"\n[crews]\ndispatch = "fifo"\n')
+    common = ["--data", str(synthetic_dir), "--workers", "1"]
+    assert (
+        main(
+            ["run", str(a), "--replications", "2", "--out", str(tmp_path / "r"), "--quiet", *common]
+        )
+        == 0
+    )
+    assert "95 % CI" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "compare",
+                str(a),
+                str(b),
+                "--replications",
+                "2",
+                "--out",
+                str(tmp_path / "c"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert "Best mean resolution" in capsys.readouterr().out
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        'scenario = "a.toml"\nreplications = 2\n[grid]\n"crews.per_kelurahan" = [10, 30]\n'
+    )
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "s"), *common]) == 0
+    assert (tmp_path / "s" / "report.html").is_file()
+    capsys.readouterr()
+    sweep.write_text('scenario = "a.toml"\n[grid]\n"crews.nope" = [1]\n')
+    assert main(["sweep", str(sweep), *common]) == 2
+    err = capsys.readouterr().err
+    assert "crews.nope" in err
+    assert err.count("\n") == 1
+    assert main(["compare", str(a), "--replications", "2", *common]) == 2
+    assert "at least two" in capsys.readouterr().err

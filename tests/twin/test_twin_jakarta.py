@@ -51,3 +51,29 @@ def test_jakarta_2016_run_from_the_command_line(real_data_dir: Path, tmp_path: P
     assert len(summary["best_15"]) == 15
     assert len(summary["worst_15"]) == 15
     assert load_scenario(ROOT / "scenarios" / "jakarta-2016.toml").run.days == 31
+
+
+def test_validate_and_calibrate_commands(real_data_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from twin.validation import PUBLISHED, Target
+
+    assert Target("x", 10.0, 0.1, True, "").passes(10.9)
+    assert not Target("x", 10.0, 0.1, True, "").passes(11.1)
+    assert Target("x", 0.84, 0.05, False, "").passes(0.8)
+    assert set(PUBLISHED) == {"jakarta-2016", "jakarta-2020", "jakarta-2024"}
+    common = ["--replications", "2", "--days", "3", "--workers", "1", "--data", str(real_data_dir)]
+    code = main(["validate", "jakarta-2016", "--out", str(tmp_path / "v"), *common])
+    assert code in (0, 1)  # 1 when a published target is missed
+    table = pd.read_csv(tmp_path / "v" / "validation.csv")
+    assert set(table["kpi"]) == {"reports_per_day", "resolved_share", "mean_resolution_h"}
+    assert (code == 0) == bool(table["pass"].all())
+    for name in ("jakarta-2016.toml", "jakarta-2020.toml"):
+        shutil.copy(ROOT / "scenarios" / name, tmp_path / name)
+    assert main(["calibrate", str(tmp_path / "jakarta-2020.toml"), *common]) == 0
+    calibrated = load_scenario(tmp_path / "jakarta-2020-calibrated.toml")
+    assert calibrated.coordination.agency_share in (0.2, 0.35, 0.5)
+    assert (tmp_path / "jakarta-2020-calibration.csv").is_file()
+    capsys.readouterr()
+    assert main(["calibrate", str(ROOT / "scenarios" / "jakarta-2016-lean.toml"), *common]) == 2
+    assert "no published targets" in capsys.readouterr().err

@@ -1,0 +1,234 @@
+"""Published outcomes against the twin: validation and calibration of the period scenarios.
+
+Only aggregates are published (shared/data/jakarta/README.md). Each period scenario is judged on
+the published KPIs it can be compared with, as per-day rates so that a shorter run (a notebook,
+CI) is judged fairly: pass when the published value lies within the stated tolerance of the
+simulated mean. `calibrate` fits a period's unpublished parameters (each with its assumed range)
+to its published targets, on common random numbers, by a grid search.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from twin import experiment as ex
+from twin.datadir import PROJECT_ROOT
+from twin.errors import ScenarioError
+from twin.scenario import load_scenario
+
+if TYPE_CHECKING:
+    from twin.scenario import Scenario
+    from twin.studies import Runner
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A published figure and how close the twin must come.
+
+    Attributes
+    ----------
+    kpi
+        The simulated KPI compared (a key of `twin.experiment.HEADLINE_KPIS`).
+    published
+        The published value.
+    tolerance
+        Allowed distance: relative (0.1 = 10 %) when `relative`, else absolute.
+    relative
+        Whether `tolerance` is relative.
+    source
+        Where the figure is published.
+    """
+
+    kpi: str
+    published: float
+    tolerance: float
+    relative: bool
+    source: str
+
+    def passes(self, simulated: float) -> bool:
+        """Whether `simulated` is within tolerance of the published value."""
+        if not math.isfinite(simulated):
+            return False
+        allowed = self.tolerance * abs(self.published) if self.relative else self.tolerance
+        return abs(simulated - self.published) <= allowed
+
+
+README = "shared/data/jakarta/README.md"
+PUBLISHED: dict[str, list[Target]] = {
+    "jakarta-2016": [
+        Target("reports_per_day", 932.3, 0.10, True, f"{README}: 28,901 reports in Dec 2016"),
+        Target("resolved_share", 0.84, 0.05, False, f"{README}: 84 % finished"),
+        Target("mean_resolution_h", 9.0, 0.25, True, f"{README}: about 9 h to completion"),
+    ],
+    "jakarta-2020": [
+        Target("reports_per_day", 376.4, 0.10, True, f"{README}: 137,776 reports in 2020"),
+        Target("resolved_share", 0.9985, 0.01, False, f"{README}: 137,574 resolved (99.85 %)"),
+        Target("mean_resolution_h", 40.2, 0.25, True, f"{README}: 40.2 h to resolution"),
+    ],
+    "jakarta-2024": [
+        Target("reports_per_day", 507.8, 0.10, True, f"{README}: 185,852 reports, 508 a day"),
+        Target("peak_day_reports", 800.0, 0.20, True, f"{README}: 800 on the peak day"),
+        Target("resolved_share", 0.968, 0.02, False, f"{README}: 96.8 % resolved"),
+    ],
+}
+
+# Unpublished parameters each period may fit, with their assumed ranges (grid values).
+CALIBRATION_GRID: dict[str, dict[str, list[Any]]] = {
+    "jakarta-2016": {
+        "coordination.agency_share": [0.1, 0.2, 0.3],
+        "coordination.agency_delay.mean_min": [1440.0, 4320.0, 10080.0],
+    },
+    "jakarta-2020": {
+        "coordination.agency_share": [0.2, 0.35, 0.5],
+        "coordination.agency_delay.mean_min": [2880.0, 5760.0, 10080.0],
+    },
+    "jakarta-2024": {
+        "coordination.agency_share": [0.15, 0.25, 0.4],
+        "coordination.agency_delay.mean_min": [2880.0, 4320.0, 10080.0],
+    },
+}
+
+
+def period_scenario(name: str, days: int | None = None) -> Scenario:
+    """A shipped period scenario (its calibrated version when one exists), optionally shortened."""
+    from twin.studies import with_days
+
+    folder = PROJECT_ROOT / "scenarios"
+    path = folder / f"{name}-calibrated.toml"
+    return with_days(load_scenario(path if path.is_file() else folder / f"{name}.toml"), days)
+
+
+def validate(
+    periods: list[str], replications: int, runner: Runner, *, days: int | None = None
+) -> pd.DataFrame:
+    """Published against simulated (mean, 95 % CI) for every published KPI of every period."""
+    unknown = [p for p in periods if p not in PUBLISHED]
+    if unknown:
+        raise ScenarioError(
+            f"no published figures for {unknown[0]}; choose from {', '.join(PUBLISHED)}"
+        )
+    scenarios = {p: period_scenario(p, days) for p in periods}
+    tasks = [
+        ex.Task((p,), s, r, runner.data_dir)
+        for p, s in scenarios.items()
+        for r in range(replications)
+    ]
+    results = runner.run(tasks)
+    rows = []
+    for period in periods:
+        rs = [r for r in results if r.key == (period,)]
+        for target in PUBLISHED[period]:
+            mean, lo, hi = ex.mean_ci([r.kpis[target.kpi] for r in rs])
+            tol = f"±{target.tolerance:.0%}" if target.relative else f"±{target.tolerance:g}"
+            rows.append({
+                "period": period, "scenario": scenarios[period].name, "kpi": target.kpi,
+                "published": target.published, "simulated": mean, "ci_low": lo, "ci_high": hi,
+                "tolerance": tol, "pass": target.passes(mean), "source": target.source,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_validation(table: pd.DataFrame, out: Path) -> Path:
+    """Published (cross) against simulated (dot with 95 % CI), relative to published, per KPI."""
+    from twin.experiment_report import _pyplot, _save
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(table) + 1.5))
+    y = range(len(table))
+    ratio = table["simulated"] / table["published"]
+    err = [
+        (table["simulated"] - table["ci_low"]) / table["published"],
+        (table["ci_high"] - table["simulated"]) / table["published"],
+    ]
+    colours = ["#55a868" if ok else "#c44e52" for ok in table["pass"]]
+    ax.errorbar(ratio, list(y), xerr=[e.fillna(0) for e in err], fmt="none", ecolor="#555")
+    ax.scatter(ratio, list(y), c=colours, zorder=3, label="simulated / published")
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_yticks(list(y), [f"{p} {k}" for p, k in zip(table["period"], table["kpi"], strict=True)])
+    ax.set_xlabel("simulated / published (1 = exact; green: within tolerance)")
+    ax.invert_yaxis()
+    ax.set_title("validation against published outcomes")
+    return _save(fig, out)
+
+
+def calibrate(
+    path: Path, replications: int, runner: Runner, *, days: int | None = None
+) -> dict[str, Any]:
+    """Fit a period's unpublished parameters to its published targets (grid search, CRN).
+
+    The loss is the sum over targets of the squared error in units of the target's tolerance;
+    every grid point sees the same reports (replication r shares its streams), so differences
+    between points are the parameters', not the dice's.
+    """
+    from twin.studies import with_days
+
+    name = path.stem
+    if name not in CALIBRATION_GRID:
+        raise ScenarioError(
+            f"{path}: no published targets for {name!r}; calibrate one of {', '.join(CALIBRATION_GRID)}"
+        )
+    base = with_days(load_scenario(path), days)
+    grid = CALIBRATION_GRID[name]
+    points = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    scenarios = [_apply(base, p) for p in points]
+    tasks = [
+        ex.Task((i,), s, r, runner.data_dir)
+        for i, s in enumerate(scenarios)
+        for r in range(replications)
+    ]
+    results = runner.run(tasks)
+    rows = []
+    for i, point in enumerate(points):
+        rs = [r for r in results if r.key == (i,)]
+        loss = 0.0
+        row: dict[str, Any] = dict(point)
+        for target in PUBLISHED[name]:
+            mean = ex.mean_ci([r.kpis[target.kpi] for r in rs])[0]
+            scale = (
+                target.tolerance * abs(target.published) if target.relative else target.tolerance
+            )
+            loss += ((mean - target.published) / scale) ** 2
+            row[target.kpi] = mean
+        row["loss"] = loss
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values("loss")
+    best = {k: table.iloc[0][k] for k in grid}
+    return {"table": table, "best": best, "loss": float(table.iloc[0]["loss"])}
+
+
+def _apply(base: Scenario, point: dict[str, Any]) -> Scenario:
+    scenario = base
+    for path, value in point.items():
+        scenario = ex.replace_field(scenario, path, value)
+    return scenario
+
+
+def write_calibrated(name: str, best: dict[str, Any], fit: pd.DataFrame, folder: Path) -> Path:
+    """Write ``<name>-calibrated.toml`` (base = the period file, plus the fitted values) and the fit."""
+    lines = [
+        f"# Calibrated by `twin calibrate {name}`: fitted values of the unpublished parameters",
+        f"# (grid search on common random numbers; the fit is in {name}-calibration.csv).",
+        f'base = "{name}.toml"',
+        f'description = "{name}, calibrated to its published outcomes"',
+        "",
+    ]
+    tables: dict[str, dict[str, Any]] = {}
+    for path, value in best.items():
+        section, _, key = path.rpartition(".")
+        tables.setdefault(section, {})[key] = value
+    for section, values in tables.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {json.dumps(float(v))}" for k, v in values.items()]
+        lines.append("")
+    out = folder / f"{name}-calibrated.toml"
+    out.write_text("\n".join(lines), encoding="utf-8")
+    fit.to_csv(folder / f"{name}-calibration.csv", index=False)
+    load_scenario(out)  # the written file must load
+    return out
