@@ -454,7 +454,7 @@ def plot_run(
         if surge:
             ax.axvspan(*surge, color="tab:cyan", alpha=0.12, label="flood surge")
         if breaking_s is not None:
-            ax.axvline(breaking_s, color="black", linestyle="--", label="breaking point")
+            ax.axvline(breaking_s, color="black", linestyle="--", label="breaking step starts")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize=8)
     ax_rps.set_title(title)

@@ -107,7 +107,7 @@ def format_bench(results: dict[str, Any], targets: dict[str, tuple[str, float]])
         op, goal = targets[key]
         ok = value <= goal if op == "<=" else value >= goal
         lines.append(
-            f"{key:<24} {value:>14,.3f} {op + ' ' + f'{goal:,.0f}':>14}  {'ok' if ok else 'MISSED'}"
+            f"{key:<24} {value:>14,.3f} {op + ' ' + f'{goal:,g}':>14}  {'ok' if ok else 'MISSED'}"
         )
     return "\n".join(lines)
 
