@@ -199,7 +199,10 @@ def calibrate(
         row["loss"] = loss
         rows.append(row)
     table = pd.DataFrame(rows).sort_values("loss")
-    best = {k: table.iloc[0][k] for k in grid}
+    best = {
+        k: table.iloc[0][k].item() if hasattr(table.iloc[0][k], "item") else table.iloc[0][k]
+        for k in grid
+    }
     return {"table": table, "best": best, "loss": float(table.iloc[0]["loss"])}
 
 
