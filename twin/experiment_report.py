@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from twin.plots import pyplot, save_figure
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -27,27 +29,11 @@ PANELS = (
 )
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, out: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    _pyplot().close(fig)
-    return out
-
-
 def plot_scenarios(
     summaries: dict[str, pd.DataFrame], targets: dict[str, float], out: Path
 ) -> Path:
     """Side-by-side means with 95 % CIs of the four SLA KPIs, one bar per scenario."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(14, 4))
     names = list(summaries)
     colours = plt.cm.tab10(np.arange(len(names)))
@@ -68,12 +54,12 @@ def plot_scenarios(
             )
             ax.legend(fontsize=8)
     fig.suptitle("means over replications, 95 % confidence intervals")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_staffing_curve(table: pd.DataFrame, staffing: str, series: list[str], out: Path) -> Path:
     """Mean resolution and SLA shares against staffing, one line per other grid combination."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.5))
     groups = table.groupby(series, sort=True) if series else [("all", table)]
     for name, group in groups:
@@ -101,12 +87,12 @@ def plot_staffing_curve(table: pd.DataFrame, staffing: str, series: list[str], o
     b.set_ylabel("share of reports (%)")
     b.legend(fontsize=7)
     fig.suptitle("staffing curve")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_min_staffing_map(city: City, minimum: pd.Series, staffing: str, out: Path) -> Path:
     """Mainland kelurahan coloured by the smallest staffing that meets the targets."""
-    plt = _pyplot()
+    plt = pyplot()
     gdf = city.table.assign(minimum=minimum.reindex(city.kelurahan.codes).to_numpy())[
         ~city.is_seribu
     ]
@@ -118,7 +104,7 @@ def plot_min_staffing_map(city: City, minimum: pd.Series, staffing: str, out: Pa
     )  # fmt: skip
     ax.set_axis_off()
     ax.set_title(f"smallest {staffing} meeting the targets (red: none in the grid)")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def _table(frame: pd.DataFrame, *, digits: int = 3) -> str:

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from twin.runner import RunResult
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,17 +26,17 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, out: Path) -> Path:
+def save_figure(fig: Any, out: Path) -> Path:
     """Write a figure as PNG and free it (pyplot keeps every open figure alive)."""
     fig.tight_layout()
     fig.savefig(out, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return out
 
 
 def plot_arrivals_backlog(result: RunResult, out: Path) -> Path:
     """Reports received per day, and the open backlog hour by hour."""
-    plt = _pyplot()
+    plt = pyplot()
     r = result.reports
     days = result.scenario.run.days
     per_day = np.bincount((r["received_h"] // 24).astype(int).clip(0, days - 1), minlength=days)
@@ -47,12 +48,12 @@ def plot_arrivals_backlog(result: RunResult, out: Path) -> Path:
     b.plot(backlog.index / 24.0, backlog.to_numpy(), color="#c44e52", linewidth=0.8)
     b.set_ylabel("open reports")
     b.set_xlabel("day of run")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_resolution(result: RunResult, out: Path) -> Path:
     """Distribution of resolution times with the 6 h, 9 h and 7-day lines."""
-    plt = _pyplot()
+    plt = pyplot()
     hours = (result.reports["closed_h"] - result.reports["received_h"]).dropna().to_numpy()
     t = result.scenario.targets
     fig, ax = plt.subplots(figsize=(10, 5))
@@ -75,12 +76,12 @@ def plot_resolution(result: RunResult, out: Path) -> Path:
     ax.set_ylabel("reports")
     ax.set_title(f"{result.scenario.name}: resolution time")
     ax.legend()
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_kelurahan_map(result: RunResult, city: City, out: Path) -> Path:
     """Mainland kelurahan coloured by mean resolution time."""
-    plt = _pyplot()
+    plt = pyplot()
     gdf = city.table.assign(
         mean_resolution_h=result.kelurahan.reindex(city.kelurahan.codes)[
             "mean_resolution_h"
@@ -95,12 +96,12 @@ def plot_kelurahan_map(result: RunResult, city: City, out: Path) -> Path:
     )  # fmt: skip
     ax.set_axis_off()
     ax.set_title(f"{result.scenario.name}: mean resolution time by kelurahan")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_utilisation(result: RunResult, out: Path) -> Path:
     """Crew utilisation (busy / on shift) by hour of day, with crews on shift."""
-    plt = _pyplot()
+    plt = pyplot()
     minutes = len(result.on_duty)
     busy = busy_per_minute(result.busy, minutes)
     hour = (np.arange(minutes) // 60) % 24
@@ -123,4 +124,4 @@ def plot_utilisation(result: RunResult, out: Path) -> Path:
     ax2.set_ylabel("crews on shift")
     ax2.legend(loc="upper right")
     ax.set_title(f"{result.scenario.name}: crew utilisation by hour")
-    return _save(fig, out)
+    return save_figure(fig, out)

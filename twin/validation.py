@@ -137,9 +137,9 @@ def validate(
 
 def plot_validation(table: pd.DataFrame, out: Path) -> Path:
     """Published (cross) against simulated (dot with 95 % CI), relative to published, per KPI."""
-    from twin.experiment_report import _pyplot, _save
+    from twin.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 0.5 * len(table) + 1.5))
     y = range(len(table))
     ratio = table["simulated"] / table["published"]
@@ -155,7 +155,7 @@ def plot_validation(table: pd.DataFrame, out: Path) -> Path:
     ax.set_xlabel("simulated / published (1 = exact; green: within tolerance)")
     ax.invert_yaxis()
     ax.set_title("validation against published outcomes")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def calibrate(
