@@ -826,6 +826,10 @@ def run_loadtest(opts: LoadTestOptions) -> tuple[int, dict[str, Any], Path]:
     run_dir = (
         opts.out or PROJECT_ROOT / "reports_out" / f"loadtest-{profile.name}-{now:%Y%m%d-%H%M%S}"
     )
+    if any(run_dir.glob("ledger-*.jsonl")):  # an earlier run's ledgers would join the audit
+        raise TwinError(
+            f"--out {run_dir}: holds an earlier load test's ledgers; choose a new folder"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     tag = f"lt{now:%Y%m%d%H%M%S}{secrets.token_hex(3)}"
 

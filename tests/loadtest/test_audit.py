@@ -205,3 +205,11 @@ def test_every_profile_has_thresholds(profile: str) -> None:
     assert p.max_p99_ms > 0
     assert p.duration_s > 0
     assert p.users >= 1
+
+
+def test_an_out_folder_with_an_earlier_runs_ledgers_is_refused(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from twin.cli import main
+
+    (tmp_path / "ledger-host-1.jsonl").write_text('{"e":"sent","k":"old-0-0-1"}\n')
+    assert main(["loadtest", "--profile", "smoke", "--out", str(tmp_path)]) == 2
+    assert "earlier load test's ledgers" in capsys.readouterr().err
