@@ -98,8 +98,19 @@ def render_error(request: Request, status: int, message: str) -> Response:
     return JSONResponse({"detail": message}, status_code=status)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app: database (migrated), group-commit writer, kelurahan index, routes."""
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    """The service as uvicorn runs it: the report fast path (if on) in front of the API."""
+    settings = settings or Settings()
+    api = create_api(settings)
+    if not settings.fast_path:
+        return api
+    from intake.fastpath import ReportFastPath
+
+    return ReportFastPath(api, max_bytes=settings.max_body_bytes)
+
+
+def create_api(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI app: database (migrated), group-commit writer, kelurahan index, routes."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -158,8 +169,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, reports, officers, kpis, open311):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
-    if settings.fast_path:
-        from intake.fastpath import ReportFastPath
-
-        app.add_middleware(ReportFastPath, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     return app

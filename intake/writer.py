@@ -107,14 +107,19 @@ class GroupCommitWriter:
             outcomes = [
                 ApiError(503, "the report could not be stored; retry with the same Idempotency-Key")
             ]
+        # one wake-up per event loop for the whole batch, not one per report
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
         for request, outcome in zip(batch, outcomes, strict=True):
-            request.loop.call_soon_threadsafe(_settle, request.future, outcome)
+            by_loop.setdefault(request.loop, []).append((request.future, outcome))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, Exception):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, outcome in settled:
+        if future.done():  # its request was cancelled (the client went away)
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Annotated, Any
 
@@ -114,7 +113,8 @@ async def accept_report(
         "reporter_email": reporter.email if reporter else None,
         "reporter_phone": reporter.phone if reporter else None,
     }
-    body_hash = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True).encode()).hexdigest()
+    # the model's field order makes its JSON canonical (pydantic's serializer: no Python dict walk)
+    body_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     row, replayed = await create_report(
         service, values=values, api_key_id=api_key["id"], idempotency_key=key, body_hash=body_hash
     )

@@ -65,3 +65,27 @@ def test_same_answers_with_and_without_the_fast_path(
         assert a.json()["kelurahan_code"] == b.json()["kelurahan_code"]
     else:
         assert a.json()["detail"] == b.json()["detail"]
+
+
+def test_an_unexpected_error_is_a_500_and_the_body_is_not_logged(
+    clients: tuple[TestClient, TestClient, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The fast path sits outside FastAPI's error handling, so it must keep its promise itself."""
+    fast, _, key = clients
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr("intake.routes.reports.accept_report", broken)
+    raw = json.dumps(body(reporter={"email": "warga@example.com"})).encode()
+    answer = fast.post(
+        "/api/v1/reports",
+        content=raw,
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 500
+    assert answer.json() == {"detail": "internal error"}
+    assert "RuntimeError" in caplog.text
+    assert "warga@example.com" not in caplog.text
