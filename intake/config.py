@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,18 @@ from twin.datadir import PROJECT_ROOT
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"INTAKE_{name}", default)
+
+
+def _seconds(name: str, default: str) -> float:
+    """A duration from ``INTAKE_<name>``: a non-negative number, else one clear error."""
+    raw = _env(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(f"INTAKE_{name}={raw!r}: expected a number of seconds >= 0")
+    return value
 
 
 def default_database_url() -> str:
@@ -40,6 +53,9 @@ class Settings:
         Most reports committed in one grouped transaction.
     idempotency_hours
         How long an idempotency key is remembered (published in the API docs).
+    kpi_cache_seconds
+        How long a KPI result (computed over every report) is reused before it is computed
+        again (``INTAKE_KPI_CACHE_SECONDS``; 0: every request computes).
     fast_path
         Answer ``POST /api/v1/reports`` in `intake.fastpath`, ahead of FastAPI's per-request
         machinery (same logic and answers; ``INTAKE_FAST_PATH=0`` turns it off).
@@ -56,4 +72,5 @@ class Settings:
     max_description_chars: int = 4000
     batch_max: int = 256
     idempotency_hours: int = 24
+    kpi_cache_seconds: float = field(default_factory=lambda: _seconds("KPI_CACHE_SECONDS", "10"))
     fast_path: bool = field(default_factory=lambda: _env("FAST_PATH", "1") != "0")

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.engine import Engine
 
 from intake import store
+from intake.cache import RecentResults
 from intake.config import Settings
 from intake.errors import ApiError
 from intake.writer import GroupCommitWriter
@@ -32,6 +33,8 @@ class Service:
         The group-commit writer for new reports.
     kelurahan
         Point-in-kelurahan index for routing.
+    recent_kpis
+        KPI results reused for ``settings.kpi_cache_seconds``.
     inflight
         Idempotency keys whose first request is still being committed.
     """
@@ -40,6 +43,7 @@ class Service:
     engine: Engine
     writer: GroupCommitWriter
     kelurahan: KelurahanIndex
+    recent_kpis: RecentResults
     inflight: set[tuple[int, str]] = field(default_factory=set)
     _keys: dict[str, tuple[float, Any]] = field(default_factory=dict)
     _officers: dict[str, tuple[float, Any]] = field(default_factory=dict)

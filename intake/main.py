@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from intake.cache import RecentResults
 from intake.config import Settings
 from intake.db import make_engine, migrate
 from intake.deps import Service
@@ -125,7 +126,11 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             engine, batch_max=settings.batch_max, idempotency_hours=settings.idempotency_hours
         )
         app.state.service = Service(
-            settings=settings, engine=engine, writer=writer, kelurahan=kelurahan
+            settings=settings,
+            engine=engine,
+            writer=writer,
+            kelurahan=kelurahan,
+            recent_kpis=RecentResults(settings.kpi_cache_seconds),
         )
         try:
             yield

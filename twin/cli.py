@@ -118,8 +118,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from intake.config import Settings
     from intake.db import make_engine, migrate
 
+    try:
+        Settings()  # a bad INTAKE_* variable: one line now, not a traceback in every worker
+    except ValueError as exc:
+        raise TwinError(str(exc)) from exc
     url = _database_url(args)
     try:
         version = migrate(make_engine(url))  # once, before any worker starts

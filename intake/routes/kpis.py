@@ -1,16 +1,19 @@
 """Public KPIs of complaint handling, computed by the twin's own KPI code (`twin.kpis`).
 
 Aggregates only: counts, shares and hours, never a report. A KPI that cannot be computed (no
-report resolved yet) is ``null``.
+report resolved yet) is ``null``. Each result is reused for a few seconds (`intake.cache`);
+``as_of`` says when it was computed and ``Cache-Control`` how long it stays current.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from intake import workflow
@@ -26,6 +29,7 @@ router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"])
 class Kpis(BaseModel):
     """Headline KPIs of a set of reports (hours from receipt; null when not computable)."""
 
+    as_of: datetime = Field(description="when these figures were computed (UTC)")
     reports: int
     resolved: int
     open_at_end: int
@@ -54,6 +58,7 @@ class RankedKelurahan(KelurahanKpis):
 class Ranking(BaseModel):
     """Best and worst kelurahan by mean resolution time."""
 
+    as_of: datetime = Field(description="when this ranking was computed (UTC)")
     count: int = Field(description="kelurahan ranked (those with at least one report)")
     total_kelurahan: int = Field(description="kelurahan in Jakarta")
     best: list[RankedKelurahan] = Field(description="up to 15, best first")
@@ -77,28 +82,52 @@ def _finite(values: dict[str, Any]) -> dict[str, Any]:
     response_model=KelurahanKpis,
     responses={404: {"description": "unknown kelurahan code"}},
 )
-def kelurahan_kpis(code: str, service: ServiceDep) -> KelurahanKpis:
+def kelurahan_kpis(code: str, service: ServiceDep, response: Response) -> KelurahanKpis:
     """Headline KPIs of one kelurahan's reports (by its Kemendagri code, e.g. 31.71.01.1001)."""
     if code not in set(service.kelurahan.codes.tolist()):
         raise ApiError(404, f"unknown kelurahan code {code!r}")
-    with service.engine.connect() as conn:
-        frame = workflow.report_times(conn, kelurahan_code=code)
-    return KelurahanKpis(kelurahan_code=code, **_finite(dict(report_kpis(frame))))
+
+    def compute() -> dict[str, Any]:
+        with service.engine.connect() as conn:
+            frame = workflow.report_times(conn, kelurahan_code=code)
+        return _finite(dict(report_kpis(frame)))
+
+    values, as_of = _recent(service, response, ("kelurahan", code), compute)
+    return KelurahanKpis(kelurahan_code=code, as_of=as_of, **values)
 
 
 @router.get("/ranking", response_model=Ranking)
-def ranking(service: ServiceDep) -> Ranking:
+def ranking(service: ServiceDep, response: Response) -> Ranking:
     """The 15 best and 15 worst kelurahan by mean resolution time, with their KPIs."""
-    with service.engine.connect() as conn:
-        frame = workflow.report_times(conn)
-    total = len(service.kelurahan.codes)
-    if frame.empty:
-        return Ranking(count=0, total_kelurahan=total, best=[], worst=[])
-    ranked: pd.DataFrame = rank_kelurahan(kpis_by(frame, "kelurahan"))
-    rows = [
-        RankedKelurahan(kelurahan_code=str(code), **_finite({str(k): v for k, v in row.items()}))
-        for code, row in ranked.iterrows()
-    ]
+
+    def compute() -> list[dict[str, Any]]:
+        with service.engine.connect() as conn:
+            frame = workflow.report_times(conn)
+        if frame.empty:
+            return []
+        ranked: pd.DataFrame = rank_kelurahan(kpis_by(frame, "kelurahan"))
+        return [
+            {"kelurahan_code": str(code), **_finite({str(k): v for k, v in row.items()})}
+            for code, row in ranked.iterrows()
+        ]
+
+    ranked, as_of = _recent(service, response, ("ranking",), compute)
+    rows = [RankedKelurahan(as_of=as_of, **row) for row in ranked]
     return Ranking(
-        count=len(rows), total_kelurahan=total, best=rows[:RANKED], worst=rows[::-1][:RANKED]
+        as_of=as_of,
+        count=len(rows),
+        total_kelurahan=len(service.kelurahan.codes),
+        best=rows[:RANKED],
+        worst=rows[::-1][:RANKED],
     )
+
+
+def _recent(
+    service: ServiceDep, response: Response, key: tuple[str, ...], compute: Callable[[], Any]
+) -> tuple[Any, datetime]:
+    """`compute()` through the service's recent results; tell clients how long it stays current."""
+    value, as_of = service.recent_kpis.get(key, compute)
+    age = (datetime.now(UTC) - as_of).total_seconds()
+    fresh_for = max(0, int(service.settings.kpi_cache_seconds - age))
+    response.headers["Cache-Control"] = f"public, max-age={fresh_for}"
+    return value, as_of

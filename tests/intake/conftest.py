@@ -97,7 +97,10 @@ POINT_B = {"lat": -6.185, "lon": 106.815}
 @pytest.fixture
 def api(database_url: str, synthetic_dir: Path, tmp_path: Path) -> Iterator[Api]:
     settings = Settings(
-        database_url=database_url, data_dir=str(synthetic_dir), media_dir=tmp_path / "media"
+        database_url=database_url,
+        data_dir=str(synthetic_dir),
+        media_dir=tmp_path / "media",
+        kpi_cache_seconds=0,  # tests read KPIs right after changing reports
     )
     engine = make_engine(database_url)
     migrate(engine)

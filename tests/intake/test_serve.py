@@ -89,3 +89,14 @@ def test_serve_help_lists_its_options() -> None:
     ).stdout
     for option in ("--host", "--port", "--database-url", "--workers"):
         assert option in out
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"])
+def test_serve_refuses_a_bad_setting(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INTAKE_KPI_CACHE_SECONDS", value)
+    assert main(["serve", "--database-url", "sqlite:///:memory:"]) == 2
+    err = capsys.readouterr().err
+    assert f"INTAKE_KPI_CACHE_SECONDS='{value}': expected a number of seconds >= 0" in err
+    assert "Traceback" not in err
