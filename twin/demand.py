@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from twin.scenario import Distribution, Scenario
     from twin.streams import RandomStreams
 
-OUTCOMES = ("ppsu", "agency", "invalid", "duplicate")
-PPSU, AGENCY, INVALID, DUPLICATE = range(4)
+OUTCOMES = ("ppsu", "agency", "invalid", "duplicate", "unanswered")
+PPSU, AGENCY, INVALID, DUPLICATE, UNANSWERED = range(5)
 
 
 def sample(dist: Distribution, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
@@ -172,6 +172,9 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
     outcome[streams.get("disposition").random(n) < scenario.coordination.agency_share] = AGENCY
     outcome[triage < d.invalid_share + d.duplicate_share] = DUPLICATE
     outcome[triage < d.invalid_share] = INVALID
+    # never picked up, so never triaged either: its own stream keeps the others' draws (CRN)
+    unanswered = streams.get("unanswered").random(n) < scenario.coordination.unanswered_share
+    outcome[unanswered] = UNANSWERED
 
     c, k = scenario.coordination, scenario.crews
     work = np.zeros(n)

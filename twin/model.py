@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from twin.demand import AGENCY, DUPLICATE, INVALID, PPSU
+from twin.demand import AGENCY, DUPLICATE, INVALID, PPSU, UNANSWERED
 from twin.dispatch import POLICIES, DispatchPolicy
 from twin.roads import EARTH_RADIUS_M, haversine_m
 
@@ -188,6 +188,7 @@ class CityTwin:
         self.coordinated_min = coordination_done_min(
             f["received_min"].to_numpy(), f["handling_min"].to_numpy(), scenario
         )
+        self.coordinated_min[f["outcome"].to_numpy() == UNANSWERED] = np.nan  # never picked up
         self.assigned_min = np.full(n, np.nan)
         self.arrived_min = np.full(n, np.nan)
         self.done_min = np.full(n, np.nan)

@@ -198,6 +198,9 @@ class CoordinationParams:
         Share of valid reports handed to an agency (OPD) instead of PPSU.
     agency_delay
         Agency's time from hand-over to resolution, minutes.
+    unanswered_share
+        Share of reports the kelurahan never picks up: they stay waiting (Menunggu) and are
+        neither coordinated nor resolved within the run (Dec 2016: 84 % finished).
     """
 
     enabled: bool = True
@@ -208,6 +211,7 @@ class CoordinationParams:
     agency_delay: Distribution = field(
         default_factory=lambda: Distribution("lognormal", 1440.0, 1440.0)
     )
+    unanswered_share: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +434,7 @@ def validate(s: Scenario) -> None:
     c.handling.validate("coordination.handling")
     c.agency_delay.validate("coordination.agency_delay")
     _share("coordination.agency_share", c.agency_share)
+    _share("coordination.unanswered_share", c.unanswered_share)
     if k.per_kelurahan < 0:
         raise ScenarioError(f"crews.per_kelurahan must be >= 0, got {k.per_kelurahan}")
     _share("crews.complaint_duty_share", k.complaint_duty_share)

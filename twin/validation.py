@@ -84,14 +84,17 @@ CALIBRATION_GRID: dict[str, dict[str, list[Any]]] = {
     "jakarta-2016": {
         "coordination.agency_share": [0.1, 0.2, 0.3],
         "coordination.agency_delay.mean_min": [1440.0, 4320.0, 10080.0],
+        "coordination.unanswered_share": [0.1, 0.15, 0.2],
     },
     "jakarta-2020": {
         "coordination.agency_share": [0.2, 0.35, 0.5],
         "coordination.agency_delay.mean_min": [2880.0, 5760.0, 10080.0],
+        "coordination.unanswered_share": [0.0, 0.0015, 0.003],
     },
     "jakarta-2024": {
         "coordination.agency_share": [0.15, 0.25, 0.4],
         "coordination.agency_delay.mean_min": [2880.0, 4320.0, 10080.0],
+        "coordination.unanswered_share": [0.01, 0.03, 0.05],
     },
 }
 

@@ -240,3 +240,25 @@ def test_grouped_kpis_equal_the_headline_kpis_per_group(synthetic_city) -> None:
         expected = report_kpis(group)
         for key, value in expected.items():
             assert grouped.at[code, key] == pytest.approx(value, nan_ok=True), (code, key)
+
+
+def test_unanswered_reports_stay_waiting_and_leave_the_others_alone(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    base = full_scenario()
+    neglect = dataclasses.replace(
+        base, coordination=dataclasses.replace(base.coordination, unanswered_share=0.3)
+    )
+    a = run_scenario(synthetic_city, base)
+    b = run_scenario(synthetic_city, neglect)
+    r = b.reports
+    unanswered = r["outcome"] == "unanswered"
+    assert 0.2 < unanswered.mean() < 0.4
+    assert r.loc[unanswered, ["coordinated_h", "assigned_h", "closed_h"]].isna().all().all()
+    assert b.summary["outcomes"]["unanswered"] == unanswered.sum()
+    assert b.summary["reports"] == b.summary["resolved"] + b.summary["open_at_end"]
+    assert b.summary["resolved_share"] <= 1 - unanswered.mean() + 1e-12
+    # the same reports arrive, and every other report keeps its own fate (own stream: CRN)
+    same = ["received_h", "kelurahan_code", "category", "channel", "lon", "lat"]
+    pd.testing.assert_frame_equal(a.reports[same], r[same])
+    kept = ~unanswered.to_numpy()
+    assert (a.reports["outcome"].to_numpy()[kept] == r["outcome"].to_numpy()[kept]).all()
+    assert a.summary["outcomes"]["unanswered"] == 0
