@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TWIN_DATA_DIR ?= $(if $(wildcard data/jakarta),data/jakarta,../shared/data/jakarta)
+# absolute, so the notebook (run from notebooks/) and the API's workers find it too
+override TWIN_DATA_DIR := $(abspath $(TWIN_DATA_DIR))
 export TWIN_DATA_DIR
 
 .PHONY: run test bench lint clean
