@@ -7,6 +7,7 @@ may carry a reporter's contact) and answered 500.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from intake.config import Settings
 from intake.db import make_engine, migrate
 from intake.deps import Service
 from intake.errors import ApiError
+from intake.openapi import corrected_openapi
 from intake.writer import GroupCommitWriter
 from twin.datadir import resolve_data_dir
 from twin.kelurahan import KelurahanIndex, load_kelurahan
@@ -150,6 +152,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         # no OpenTelemetry: it costs every request, and its logs would record rejected bodies
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
+
+    app.openapi = functools.partial(corrected_openapi, app)  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

@@ -31,13 +31,17 @@ class ReportCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     category: str = Field(
-        description="a service code from /open311/v2/services.json", max_length=40
+        description="a service code from /open311/v2/services.json",
+        max_length=40,
+        json_schema_extra={"enum": list(CATEGORIES)},  # checked below, with a clearer message
     )
     lat: float = Field(ge=-90, le=90, description="latitude, WGS84 degrees")
     lon: float = Field(ge=-180, le=180, description="longitude, WGS84 degrees")
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     channel: str | None = Field(
-        default=None, description="reporting channel; default: the API key's"
+        default=None,
+        description="reporting channel; default: the API key's",
+        json_schema_extra={"enum": [*CHANNELS, None]},
     )
     media_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
     reporter: Reporter | None = None

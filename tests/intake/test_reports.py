@@ -72,6 +72,21 @@ def test_health_and_openapi(api: Api) -> None:
     assert api.client.get("/docs").status_code == 200
 
 
+def test_openapi_documents_the_errors_as_sent(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    post = spec["paths"]["/api/v1/reports"]["post"]["responses"]
+    assert post["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorMessage")
+    bad = api.client.post("/api/v1/reports", json={"lat": 1}, headers={"X-API-Key": api.key})
+    assert bad.status_code == 422
+    assert isinstance(bad.json()["detail"], str)  # one line, as documented
+    open311 = spec["paths"]["/open311/v2/requests.{fmt}"]["post"]["responses"]
+    assert "422" not in open311  # Open311 answers 400 with its error list
+    assert open311["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/Open311Errors"
+    )
+
+
 def test_a_batch_mixing_report_shapes_keeps_every_field(api: Api) -> None:
     """One multi-row INSERT must not drop fields that only some reports of the batch carry."""
     import sqlalchemy as sa
