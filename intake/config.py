@@ -26,6 +26,16 @@ def _seconds(name: str, default: str) -> float:
     return value
 
 
+def _count(name: str) -> int | None:
+    """A positive whole number from ``INTAKE_<name>``, None when unset, else one clear error."""
+    raw = _env(name, "")
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"INTAKE_{name}={raw!r}: expected a whole number >= 1")
+    return int(raw)
+
+
 def default_database_url() -> str:
     """SQLite under ``var/`` in the project (git-ignored)."""
     return _env("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'intake.db'}")
@@ -56,6 +66,10 @@ class Settings:
     kpi_cache_seconds
         How long a KPI result (computed over every report) is reused before it is computed
         again (``INTAKE_KPI_CACHE_SECONDS``; 0: every request computes).
+    crash_after_commits
+        Fault injection for the crash-oracle tests, never for production
+        (``INTAKE_FAULT_CRASH_AFTER_COMMITS``): the process exits right after its Nth committed
+        batch, before any of its reports is acknowledged: the hardest moment for idempotency.
     fast_path
         Answer ``POST /api/v1/reports`` in `intake.fastpath`, ahead of FastAPI's per-request
         machinery (same logic and answers; ``INTAKE_FAST_PATH=0`` turns it off).
@@ -73,4 +87,7 @@ class Settings:
     batch_max: int = 256
     idempotency_hours: int = 24
     kpi_cache_seconds: float = field(default_factory=lambda: _seconds("KPI_CACHE_SECONDS", "10"))
+    crash_after_commits: int | None = field(
+        default_factory=lambda: _count("FAULT_CRASH_AFTER_COMMITS")
+    )
     fast_path: bool = field(default_factory=lambda: _env("FAST_PATH", "1") != "0")

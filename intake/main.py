@@ -125,7 +125,10 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         kelurahan.prepare()  # the first report must not wait for the lookup grid
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         writer = GroupCommitWriter(
-            engine, batch_max=settings.batch_max, idempotency_hours=settings.idempotency_hours
+            engine,
+            batch_max=settings.batch_max,
+            idempotency_hours=settings.idempotency_hours,
+            crash_after_commits=settings.crash_after_commits,
         )
         app.state.service = Service(
             settings=settings,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -49,14 +50,24 @@ class GroupCommitWriter:
         Most reports per transaction.
     idempotency_hours
         How long an idempotency key is remembered.
+    crash_after_commits
+        Fault injection (tests only): exit the process right after this many committed
+        batches, before acknowledging any report of the last one.
     """
 
     def __init__(
-        self, engine: Engine, *, batch_max: int = 256, idempotency_hours: int = 24
+        self,
+        engine: Engine,
+        *,
+        batch_max: int = 256,
+        idempotency_hours: int = 24,
+        crash_after_commits: int | None = None,
     ) -> None:
         self.engine = engine
         self.batch_max = batch_max
         self.idempotency_hours = idempotency_hours
+        self.crash_after_commits = crash_after_commits
+        self.commits = 0
         self._queue: queue.Queue[WriteRequest | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
@@ -98,6 +109,12 @@ class GroupCommitWriter:
                 outcomes = insert_reports(
                     conn, batch=[r.report for r in batch], idempotency_hours=self.idempotency_hours
                 )
+            self.commits += 1
+            if self.commits == self.crash_after_commits:
+                log.warning(
+                    "fault injection: exiting after commit %d, before answering", self.commits
+                )
+                os._exit(70)
         except Exception:
             if len(batch) > 1:  # find the one that failed: commit the others one by one
                 for request in batch:

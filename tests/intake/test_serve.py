@@ -100,3 +100,51 @@ def test_serve_refuses_a_bad_setting(
     err = capsys.readouterr().err
     assert f"INTAKE_KPI_CACHE_SECONDS='{value}': expected a number of seconds >= 0" in err
     assert "Traceback" not in err
+
+
+def test_a_crash_between_commit_and_answer_is_healed_by_the_idempotency_key(
+    tmp_path: Path, synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hard path of the crash oracle: the report is committed, the client never hears.
+
+    Its retry with the same Idempotency-Key after the restart must get that very report back
+    (a replay), and the table must hold it once.
+    """
+    import httpx2 as httpx
+
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    key = issue_key(url)
+    report = {"category": "trees", "description": "fallen tree", **POINT_A}
+    headers = {"X-API-Key": key, "Idempotency-Key": "citizen-42-report-1"}
+    monkeypatch.setenv("INTAKE_FAULT_CRASH_AFTER_COMMITS", "1")
+    with running_server(url, data_dir=str(synthetic_dir)) as (base, proc):
+        with pytest.raises(httpx.TransportError):  # no answer: the server died after committing
+            httpx.post(f"{base}/api/v1/reports", json=report, headers=headers, timeout=10)
+        assert proc.wait(timeout=10) == 70
+    monkeypatch.delenv("INTAKE_FAULT_CRASH_AFTER_COMMITS")
+    with running_server(url, data_dir=str(synthetic_dir)) as (base, _):
+        retry = httpx.post(f"{base}/api/v1/reports", json=report, headers=headers, timeout=10)
+        other = httpx.post(
+            f"{base}/api/v1/reports", json={**report, "description": "another"}, headers=headers
+        )
+    assert retry.status_code == 201, retry.text
+    assert retry.headers.get("Idempotent-Replayed") == "true"
+    assert retry.json()["kelurahan_code"] == KEL_A
+    assert other.status_code == 422  # the same key with another body
+    assert count_stored(url, [retry.json()["id"]]) == 1
+    import sqlalchemy as sa
+
+    from intake.db import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM reports")).scalar() == 1
+    engine.dispose()
+
+
+def test_serve_refuses_a_bad_fault_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INTAKE_FAULT_CRASH_AFTER_COMMITS", "0")
+    assert main(["serve", "--database-url", "sqlite:///:memory:"]) == 2
+    assert "expected a whole number >= 1" in capsys.readouterr().err
