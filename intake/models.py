@@ -103,6 +103,19 @@ class ReportsPublic(BaseModel):
     count: int
 
 
+class OfficerReport(ReportPublic):
+    """A report as the officers of its kelurahan see it: also who has claimed it."""
+
+    claimed_by: int | None = Field(default=None, description="id of the officer working on it")
+
+
+class OfficerReports(BaseModel):
+    """A page of a kelurahan's reports, as its officers see them."""
+
+    data: list[OfficerReport]
+    count: int
+
+
 class Message(BaseModel):
     """A one-line answer."""
 
@@ -135,3 +148,8 @@ def report_public(row: Any, history: list[Any] | None = None) -> ReportPublic:
         if history is None
         else [StatusEvent(status=h["status"], at=as_utc(h["at"]), note=h["note"]) for h in history],  # type: ignore[arg-type]
     )
+
+
+def officer_view(row: Any, history: list[Any] | None = None) -> OfficerReport:
+    """The officers' view of a stored report row (still without the reporter's contact)."""
+    return OfficerReport(**dict(report_public(row, history)), claimed_by=row["claimed_by"])

@@ -13,12 +13,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-ERROR_MESSAGE = {
-    "title": "ErrorMessage",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {"detail": {"type": "string", "description": "what is wrong, in one line"}},
-}
+from intake.models import Message
+
+ERROR_MESSAGE = {**Message.model_json_schema(), "title": "ErrorMessage"}
 OPEN311_ERRORS = {
     "title": "Open311Errors",
     "type": "array",

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake import photos, store, workflow
 from intake.deps import CoordinatorDep, OfficerDep, ServiceDep
-from intake.models import ReportId, ReportPublic, ReportsPublic, report_public
+from intake.models import OfficerReport, OfficerReports, ReportId, officer_view
 
 MAX_NOTE = 1000
 
@@ -43,13 +43,13 @@ class Handover(BaseModel):
     agency: str = Field(min_length=1, max_length=100, description="the receiving agency")
 
 
-@officer_router.get("/queue", response_model=ReportsPublic, responses={401: NOT_FOUND[401]})
+@officer_router.get("/queue", response_model=OfficerReports, responses={401: NOT_FOUND[401]})
 def queue(
     officer: OfficerDep,
     service: ServiceDep,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> ReportsPublic:
+) -> OfficerReports:
     """Open reports (not ``selesai``) of your kelurahan, oldest first; ``count`` counts them all."""
     with service.engine.connect() as conn:
         rows, count = workflow.open_reports(
@@ -58,21 +58,21 @@ def queue(
             limit=page_size,
             offset=(page - 1) * page_size,
         )
-    return ReportsPublic(data=[report_public(row) for row in rows], count=count)
+    return OfficerReports(data=[officer_view(row) for row in rows], count=count)
 
 
-@officer_router.get("/reports/{report_id}", response_model=ReportPublic, responses=NOT_FOUND)
-def officer_report(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> ReportPublic:
+@officer_router.get("/reports/{report_id}", response_model=OfficerReport, responses=NOT_FOUND)
+def officer_report(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> OfficerReport:
     """One report of your kelurahan with its status history."""
     with service.engine.connect() as conn:
         row = workflow.scoped_report(
             conn, report_id=report_id, kelurahan_code=officer["kelurahan_code"]
         )
-        return report_public(row, store.report_history(conn, report_id=report_id))
+        return officer_view(row, store.report_history(conn, report_id=report_id))
 
 
-@officer_router.post("/reports/{report_id}/claim", response_model=ReportPublic, responses=CHANGE)
-def claim(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> ReportPublic:
+@officer_router.post("/reports/{report_id}/claim", response_model=OfficerReport, responses=CHANGE)
+def claim(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> OfficerReport:
     """Take a report into work (``proses``); of officers racing for it exactly one wins (409)."""
     with service.engine.begin() as conn:
         row = workflow.claim(
@@ -81,12 +81,12 @@ def claim(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> Repo
             kelurahan_code=officer["kelurahan_code"],
             officer_id=officer["id"],
         )
-    return report_public(row)
+    return officer_view(row)
 
 
 @officer_router.post(
     "/reports/{report_id}/resolve",
-    response_model=ReportPublic,
+    response_model=OfficerReport,
     responses={**CHANGE, 403: {"description": "claimed by another officer"},
                413: {"description": "photo over the byte or pixel limit"},
                415: {"description": "photo neither JPEG nor PNG"},
@@ -98,7 +98,7 @@ def resolve(
     service: ServiceDep,
     photo: Annotated[UploadFile, File(description="proof photo, JPEG or PNG")],
     note: Annotated[str | None, Form(max_length=MAX_NOTE)] = None,
-) -> ReportPublic:
+) -> OfficerReport:
     """Close a report you claimed (``proses`` -> ``selesai``) with a proof photo.
 
     The photo is recognised by its content, stripped of all metadata (EXIF, GPS), stored under a
@@ -130,43 +130,43 @@ def resolve(
     except BaseException:
         photos.remove_photo(settings.media_dir, name)
         raise
-    return report_public(row)
+    return officer_view(row)
 
 
 @coordinator_router.post(
-    "/reports/{report_id}/coordinate", response_model=ReportPublic, responses=COORDINATOR
+    "/reports/{report_id}/coordinate", response_model=OfficerReport, responses=COORDINATOR
 )
 def coordinate(
     report_id: ReportId, coordinator: CoordinatorDep, service: ServiceDep
-) -> ReportPublic:
+) -> OfficerReport:
     """Acknowledge a new report (``menunggu`` -> ``koordinasi``)."""
     with service.engine.begin() as conn:
         row = workflow.coordinate(
             conn, report_id=report_id, kelurahan_code=coordinator["kelurahan_code"]
         )
-    return report_public(row)
+    return officer_view(row)
 
 
 @coordinator_router.post(
-    "/reports/{report_id}/dispatch", response_model=ReportPublic, responses=COORDINATOR
+    "/reports/{report_id}/dispatch", response_model=OfficerReport, responses=COORDINATOR
 )
 def dispatch(
     report_id: ReportId, body: Dispatch, coordinator: CoordinatorDep, service: ServiceDep
-) -> ReportPublic:
+) -> OfficerReport:
     """Send a field crew (``menunggu``/``koordinasi`` -> ``disposisi``)."""
     with service.engine.begin() as conn:
         row = workflow.dispatch(
             conn, report_id=report_id, kelurahan_code=coordinator["kelurahan_code"], crew=body.crew
         )
-    return report_public(row)
+    return officer_view(row)
 
 
 @coordinator_router.post(
-    "/reports/{report_id}/handover", response_model=ReportPublic, responses=COORDINATOR
+    "/reports/{report_id}/handover", response_model=OfficerReport, responses=COORDINATOR
 )
 def handover(
     report_id: ReportId, body: Handover, coordinator: CoordinatorDep, service: ServiceDep
-) -> ReportPublic:
+) -> OfficerReport:
     """Hand a report over to another agency (``menunggu``/``koordinasi`` -> ``disposisi``)."""
     with service.engine.begin() as conn:
         row = workflow.handover(
@@ -175,7 +175,7 @@ def handover(
             kelurahan_code=coordinator["kelurahan_code"],
             agency=body.agency,
         )
-    return report_public(row)
+    return officer_view(row)
 
 
 router = APIRouter()

@@ -155,8 +155,15 @@ def test_claim_race_has_exactly_one_winner(api: Api) -> None:
     assert sorted(codes) == [200] + [409] * (len(tokens) - 1)
     history = api.client.get(f"/api/v1/reports/{report_id}").json()["history"]
     assert [h["status"] for h in history] == ["menunggu", "proses"]
-    assert stored(api, report_id)["claimed_by"] is not None
+    winner = stored(api, report_id)["claimed_by"]
+    assert winner is not None
     assert claim(api, report_id, api.officer).status_code == 409
+    # the kelurahan's officers see who holds it; the public does not
+    seen = api.client.get(f"/api/v1/officer/reports/{report_id}", headers=api.bearer(api.officer))
+    assert seen.json()["claimed_by"] == winner
+    queue = api.client.get("/api/v1/officer/queue", headers=api.bearer(api.officer)).json()
+    assert {r["id"]: r["claimed_by"] for r in queue["data"]}[report_id] == winner
+    assert "claimed_by" not in api.client.get(f"/api/v1/reports/{report_id}").json()
 
 
 def test_other_kelurahan_is_404_like_a_missing_report(api: Api) -> None:
