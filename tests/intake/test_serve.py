@@ -148,3 +148,19 @@ def test_serve_refuses_a_bad_fault_setting(
     monkeypatch.setenv("INTAKE_FAULT_CRASH_AFTER_COMMITS", "0")
     assert main(["serve", "--database-url", "sqlite:///:memory:"]) == 2
     assert "expected a whole number >= 1" in capsys.readouterr().err
+
+
+def test_two_worker_processes_share_one_sqlite_file(tmp_path: Path, synthetic_dir: Path) -> None:
+    """Each worker's group commit picks its own ids under SQLite's write lock: none collide."""
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    key = issue_key(url)
+    bodies = [
+        f'{{"category": "garbage", "lat": {POINT_A["lat"]}, "lon": {POINT_A["lon"]}, '
+        f'"description": "r{i}"}}'.encode()
+        for i in range(400)
+    ]
+    with running_server(url, data_dir=str(synthetic_dir), workers=2) as (base, _):
+        _, statuses, acked, _ = asyncio.run(post_reports(base, key, bodies, concurrency=16))
+    assert statuses.count(201) == 400
+    assert len(set(acked)) == 400
+    assert count_stored(url, acked) == 400
