@@ -49,6 +49,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     rows = [
         ("reports", f"{summary['reports']:,}"),
         ("resolved", f"{summary['resolved']:,} ({summary['resolved_share']:.1%})"),
+        ("never picked up", f"{summary['outcomes'].get('unanswered', 0):,}"),
         ("mean coordination", f"{summary['mean_coordination_h']:.2f} h"),
         ("coordinated within 6 h", f"{summary['share_coordinated_within_6h']:.1%}"),
         ("mean resolution", f"{summary['mean_resolution_h']:.2f} h"),

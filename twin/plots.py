@@ -40,12 +40,20 @@ def plot_arrivals_backlog(result: RunResult, out: Path) -> Path:
     r = result.reports
     days = result.scenario.run.days
     per_day = np.bincount((r["received_h"] // 24).astype(int).clip(0, days - 1), minlength=days)
-    backlog = backlog_series(r, end_h=days * 24.0)
+    # reports never picked up only pile up: shown apart, so the backlog in handling stays readable
+    unanswered = (r["outcome"] == "unanswered").to_numpy()
+    handling = backlog_series(r[~unanswered], end_h=days * 24.0)
     fig, (a, b) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
     a.bar(np.arange(days) + 0.5, per_day, width=0.9, color="#4c72b0")
     a.set_ylabel("reports received per day")
     a.set_title(f"{result.scenario.name}: daily arrivals and backlog")
-    b.plot(backlog.index / 24.0, backlog.to_numpy(), color="#c44e52", linewidth=0.8)
+    b.plot(handling.index / 24.0, handling.to_numpy(), color="#c44e52", linewidth=0.8,
+           label="open, in handling")  # fmt: skip
+    if unanswered.any():
+        never = backlog_series(r[unanswered], end_h=days * 24.0)
+        b.plot(never.index / 24.0, never.to_numpy(), color="#8c8c8c", linewidth=0.8,
+               linestyle="--", label="never picked up (coordination.unanswered_share)")  # fmt: skip
+        b.legend(loc="upper left", frameon=False)
     b.set_ylabel("open reports")
     b.set_xlabel("day of run")
     return save_figure(fig, out)

@@ -262,3 +262,6 @@ def test_unanswered_reports_stay_waiting_and_leave_the_others_alone(synthetic_ci
     kept = ~unanswered.to_numpy()
     assert (a.reports["outcome"].to_numpy()[kept] == r["outcome"].to_numpy()[kept]).all()
     assert a.summary["outcomes"]["unanswered"] == 0
+    from twin.output import format_summary
+
+    assert f"never picked up              {unanswered.sum():,}" in format_summary(b.summary)
