@@ -61,6 +61,9 @@ class Settings:
         Longest report description.
     batch_max
         Most reports committed in one grouped transaction.
+    max_pending
+        Most reports waiting for the group commit before new ones get 503 with ``Retry-After``
+        (``INTAKE_MAX_PENDING``).
     idempotency_hours
         How long an idempotency key is remembered (published in the API docs).
     kpi_cache_seconds
@@ -86,6 +89,7 @@ class Settings:
     max_description_chars: int = 4000
     batch_max: int = 256
     idempotency_hours: int = 24
+    max_pending: int = field(default_factory=lambda: _count("MAX_PENDING") or 5000)
     kpi_cache_seconds: float = field(default_factory=lambda: _seconds("KPI_CACHE_SECONDS", "10"))
     crash_after_commits: int | None = field(
         default_factory=lambda: _count("FAULT_CRASH_AFTER_COMMITS")

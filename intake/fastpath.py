@@ -58,6 +58,8 @@ class ReportFastPath:
             )
         except ApiError as exc:
             status, body = exc.status, json.dumps({"detail": exc.message}).encode()
+            if exc.retry_after is not None:
+                extra.append((b"retry-after", str(exc.retry_after).encode()))
         except Exception as exc:  # as FastAPI's own handler: logged without the body, then 500
             log.error("unexpected %s on POST %s", type(exc).__name__, PATH)
             status, body = 500, b'{"detail":"internal error"}'

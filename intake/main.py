@@ -128,6 +128,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             engine,
             batch_max=settings.batch_max,
             idempotency_hours=settings.idempotency_hours,
+            max_pending=settings.max_pending,
             crash_after_commits=settings.crash_after_commits,
         )
         app.state.service = Service(
@@ -160,7 +161,10 @@ def create_api(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        return render_error(request, exc.status, exc.message)
+        response = render_error(request, exc.status, exc.message)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -66,5 +66,5 @@ def _correct_errors(operation: dict[str, Any], *, open311: bool) -> None:
     else:
         content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}}
     for status, response in responses.items():
-        if status.startswith("4"):
+        if status.startswith("4") or status == "503":
             response["content"] = content

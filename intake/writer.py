@@ -25,6 +25,7 @@ from intake.errors import ApiError
 from intake.store import NewReport, insert_reports
 
 log = logging.getLogger(__name__)
+OVERLOADED = "too many reports waiting to be stored; retry shortly with the same Idempotency-Key"
 
 
 @dataclass(slots=True)
@@ -50,6 +51,9 @@ class GroupCommitWriter:
         Most reports per transaction.
     idempotency_hours
         How long an idempotency key is remembered.
+    max_pending
+        Most reports waiting for a commit; beyond it a report is refused at once with 503 and
+        ``Retry-After`` (nothing stored), rather than queueing until every client times out.
     crash_after_commits
         Fault injection (tests only): exit the process right after this many committed
         batches, before acknowledging any report of the last one.
@@ -61,11 +65,13 @@ class GroupCommitWriter:
         *,
         batch_max: int = 256,
         idempotency_hours: int = 24,
+        max_pending: int = 5000,
         crash_after_commits: int | None = None,
     ) -> None:
         self.engine = engine
         self.batch_max = batch_max
         self.idempotency_hours = idempotency_hours
+        self.max_pending = max_pending
         self.crash_after_commits = crash_after_commits
         self.commits = 0
         self._queue: queue.Queue[WriteRequest | None] = queue.Queue()
@@ -74,6 +80,8 @@ class GroupCommitWriter:
 
     async def submit(self, report: NewReport) -> Any:
         """Queue `report`; once its batch has committed return ``(row, replayed)`` (or raise)."""
+        if self._queue.qsize() >= self.max_pending:  # the database cannot keep up: shed load
+            raise ApiError(503, OVERLOADED, retry_after=1)
         request = WriteRequest(report, asyncio.get_running_loop())
         self._queue.put(request)
         return await request.future
@@ -122,7 +130,11 @@ class GroupCommitWriter:
                 return
             log.exception("could not commit a report")
             outcomes = [
-                ApiError(503, "the report could not be stored; retry with the same Idempotency-Key")
+                ApiError(
+                    503,
+                    "the report could not be stored; retry with the same Idempotency-Key",
+                    retry_after=1,
+                )
             ]
         # one wake-up per event loop for the whole batch, not one per report
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}

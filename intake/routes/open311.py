@@ -416,7 +416,11 @@ def service_definition(service_code: str, fmt: str) -> Response:
     "/requests.{fmt}",
     status_code=201,
     openapi_extra=POST_FORM,
-    responses={**ERRORS, 409: {"description": "same Idempotency-Key in flight"}},
+    responses={
+        **ERRORS,
+        409: {"description": "same Idempotency-Key in flight"},
+        503: {"description": "overloaded or not stored: retry after Retry-After"},
+    },
 )
 async def post_request(fmt: str, request: Request, service: ServiceDep) -> Response:
     """Receive a report as form fields; 201 means it is committed to durable storage.

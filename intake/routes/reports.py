@@ -66,7 +66,8 @@ async def create_report(
     response_model=ReportPublic,
     responses={400: {"description": "malformed request"}, 401: {"description": "no valid API key"},
                409: {"description": "same Idempotency-Key in flight"},
-               422: {"description": "invalid field, outside Jakarta, or key reused with another body"}},
+               422: {"description": "invalid field, outside Jakarta, or key reused with another body"},
+               503: {"description": "overloaded or not stored: retry after Retry-After, same key"}},
 )  # fmt: skip
 async def post_report(
     body: ReportCreate,
