@@ -22,6 +22,17 @@ PG_SCHEMA = f"intake_test_{os.getpid()}"
 PG_URL = f"{PG_SERVER}?options=-csearch_path%3D{PG_SCHEMA}"
 
 
+def sqlite_with_key(db: Path) -> tuple[str, str]:
+    """A migrated SQLite database at `db` with one channel key: (URL, key)."""
+    url = f"sqlite:///{db}"
+    engine = make_engine(url)
+    migrate(engine)
+    with engine.begin() as conn:
+        key = create_api_key(conn, channel="jaki")
+    engine.dispose()
+    return url, key
+
+
 def _postgres_available() -> str | None:
     try:
         engine = sa.create_engine(

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from intake.db import make_engine, migrate
 from intake.main import create_app
-from intake.store import create_api_key
-from tests.intake.conftest import POINT_A
+from tests.intake.conftest import POINT_A, sqlite_with_key
 from tests.intake.test_bad_input import body
 
 CASES: list[tuple[str, dict[str, str], bytes]] = [
@@ -37,12 +35,7 @@ CASES: list[tuple[str, dict[str, str], bytes]] = [
 def clients(synthetic_dir: Path, tmp_path: Path) -> Iterator[tuple[TestClient, TestClient, str]]:
     from intake.config import Settings
 
-    url = f"sqlite:///{tmp_path / 'parity.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    with engine.begin() as conn:
-        key = create_api_key(conn, channel="jaki")
-    engine.dispose()
+    url, key = sqlite_with_key(tmp_path / "parity.db")
     fast = Settings(
         database_url=url, data_dir=str(synthetic_dir), media_dir=tmp_path / "m", fast_path=True
     )

@@ -10,22 +10,15 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from intake.config import Settings
-from intake.db import make_engine, migrate
 from intake.main import create_app
-from intake.store import create_api_key
-from tests.intake.conftest import POINT_A
+from tests.intake.conftest import POINT_A, sqlite_with_key
 
 
 def test_a_stalled_database_sheds_load_with_503_and_keeps_what_it_acknowledged(
     synthetic_dir: Path, tmp_path: Path
 ) -> None:
     db = tmp_path / "stalled.db"
-    url = f"sqlite:///{db}"
-    engine = make_engine(url)
-    migrate(engine)
-    with engine.begin() as conn:
-        key = create_api_key(conn, channel="jaki")
-    engine.dispose()
+    url, key = sqlite_with_key(db)
     settings = Settings(
         database_url=url, data_dir=str(synthetic_dir), media_dir=tmp_path / "m", max_pending=1
     )
