@@ -87,7 +87,7 @@ CALIBRATION_GRID: dict[str, dict[str, list[Any]]] = {
         "coordination.unanswered_share": [0.1, 0.15, 0.2],
     },
     "jakarta-2020": {
-        "coordination.agency_share": [0.2, 0.35, 0.5],
+        "coordination.agency_share": [0.2, 0.35, 0.42, 0.5],
         "coordination.agency_delay.mean_min": [2880.0, 5760.0, 10080.0],
         "coordination.unanswered_share": [0.0, 0.0015, 0.003],
     },

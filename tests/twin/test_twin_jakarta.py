@@ -56,7 +56,7 @@ def test_jakarta_2016_run_from_the_command_line(real_data_dir: Path, tmp_path: P
 def test_validate_and_calibrate_commands(real_data_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    from twin.validation import PUBLISHED, Target
+    from twin.validation import CALIBRATION_GRID, PUBLISHED, Target
 
     assert Target("x", 10.0, 0.1, True, "").passes(10.9)
     assert not Target("x", 10.0, 0.1, True, "").passes(11.1)
@@ -72,7 +72,9 @@ def test_validate_and_calibrate_commands(real_data_dir: Path, tmp_path: Path, ca
         shutil.copy(ROOT / "scenarios" / name, tmp_path / name)
     assert main(["calibrate", str(tmp_path / "jakarta-2020.toml"), *common]) == 0
     calibrated = load_scenario(tmp_path / "jakarta-2020-calibrated.toml")
-    assert calibrated.coordination.agency_share in (0.2, 0.35, 0.5)
+    grid = CALIBRATION_GRID["jakarta-2020"]
+    assert calibrated.coordination.agency_share in grid["coordination.agency_share"]
+    assert calibrated.coordination.unanswered_share in grid["coordination.unanswered_share"]
     assert (tmp_path / "jakarta-2020-calibration.csv").is_file()
     capsys.readouterr()
     assert main(["calibrate", str(ROOT / "scenarios" / "jakarta-2016-lean.toml"), *common]) == 2
