@@ -141,27 +141,26 @@ def coordinate(conn: Connection, *, report_id: int, kelurahan_code: str) -> RowM
 
 def dispatch(conn: Connection, *, report_id: int, kelurahan_code: str, crew: str) -> RowMapping:
     """Send a field crew (``menunggu``/``koordinasi`` -> ``disposisi``)."""
-    return store.change_status(
-        conn,
-        report_id=report_id,
-        kelurahan_code=kelurahan_code,
-        allowed_from=DISPATCHABLE,
-        status="disposisi",
-        note=f"dispatched to crew {crew}",
-        extra={"crew": crew, "coordinated_at": _coordinated_now()},
-    )
+    return _dispose(conn, report_id, kelurahan_code, f"dispatched to crew {crew}", crew=crew)
 
 
 def handover(conn: Connection, *, report_id: int, kelurahan_code: str, agency: str) -> RowMapping:
     """Hand a report to another agency (``menunggu``/``koordinasi`` -> ``disposisi``)."""
+    return _dispose(conn, report_id, kelurahan_code, f"handed over to {agency}", agency=agency)
+
+
+def _dispose(
+    conn: Connection, report_id: int, kelurahan_code: str, note: str, **to: str
+) -> RowMapping:
+    """Disposisi: to a crew or an agency (`to`), coordinated now if it was not yet."""
     return store.change_status(
         conn,
         report_id=report_id,
         kelurahan_code=kelurahan_code,
         allowed_from=DISPATCHABLE,
         status="disposisi",
-        note=f"handed over to {agency}",
-        extra={"agency": agency, "coordinated_at": _coordinated_now()},
+        note=note,
+        extra={**to, "coordinated_at": _coordinated_now()},
     )
 
 

@@ -658,21 +658,17 @@ def issue_credentials(
 
 def fresh_postgres_schema(url: str, name: str) -> str:
     """Create schema `name` in the PostgreSQL database of `url`; the URL that uses it."""
-    import sqlalchemy as sa
-
-    from intake.db import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    finally:
-        engine.dispose()
+    _execute(url, f'CREATE SCHEMA "{name}"')
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{name}"
 
 
 def drop_postgres_schema(url: str, name: str) -> None:
     """Drop schema `name` (and only it) with everything in it."""
+    _execute(url, f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def _execute(url: str, statement: str) -> None:
+    """Run one SQL statement in its own transaction."""
     import sqlalchemy as sa
 
     from intake.db import make_engine
@@ -680,7 +676,7 @@ def drop_postgres_schema(url: str, name: str) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+            conn.execute(sa.text(statement))
     finally:
         engine.dispose()
 
