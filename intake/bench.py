@@ -38,7 +38,7 @@ def free_port() -> int:
 
 def twin_command(*args: str) -> list[str]:
     """The `twin` command line, run with this interpreter."""
-    return [sys.executable, "-m", "twin", *args]
+    return [sys.executable, "-m", "twin_cli", *args]
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from twin.datadir import PROJECT_ROOT
+from twin.city.datadir import PROJECT_ROOT
 
 
 def _env(name: str, default: str) -> str:

@@ -14,7 +14,7 @@ from intake.cache import RecentResults
 from intake.config import Settings
 from intake.errors import ApiError
 from intake.writer import GroupCommitWriter
-from twin.kelurahan import KelurahanIndex
+from twin.city.kelurahan import KelurahanIndex
 
 CACHE_SECONDS = 30.0  # a revoked key or officer is refused within this long
 

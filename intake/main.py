@@ -26,8 +26,8 @@ from intake.deps import Service
 from intake.errors import ApiError
 from intake.openapi import corrected_openapi
 from intake.writer import GroupCommitWriter
-from twin.datadir import resolve_data_dir
-from twin.kelurahan import KelurahanIndex, load_kelurahan
+from twin.city.datadir import resolve_data_dir
+from twin.city.kelurahan import KelurahanIndex, load_kelurahan
 
 log = logging.getLogger(__name__)
 

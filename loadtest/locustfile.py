@@ -54,7 +54,7 @@ CLIENT_TIMEOUT_S = float(os.environ.get("LOADTEST_CLIENT_TIMEOUT") or 10.0)
 
 def _route_shares() -> dict[str, float]:
     """Route shares of the scenario's channel mix (the class and task weights below)."""
-    from twin.scenario import load_scenario
+    from twin.model.scenario import load_scenario
 
     return payloads.scenario_route_shares(load_scenario(shapes.scenario_path()))
 

@@ -1,6 +1,6 @@
 """Request bodies drawn from the twin's own demand model, precomputed once per run.
 
-`build_pool` asks `twin.demand.generate_reports` for a few days of reports of the scenario, with
+`build_pool` asks `twin.model.demand.generate_reports` for a few days of reports of the scenario, with
 every day a flood day, so the pool holds both the normal mix and the flood extras (flagged
 ``flood``, placed in flood-prone kelurahan, mostly category ``flood``). Each payload keeps the
 category, the point (rounded to 1e-6 degrees, about 0.1 m), the channel and the kelurahan that
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from loadtest.profiles import SURGE_MULTIPLIER
 
 if TYPE_CHECKING:
-    from twin.city import City
-    from twin.scenario import Scenario
+    from twin.city.assembly import City
+    from twin.model.scenario import Scenario
 
 APP, OPERATOR, OPEN311 = "app", "operator", "open311"
 ROUTES: dict[str, str] = {"jaki": APP, "qlue": OPEN311}  # every other channel: OPERATOR
@@ -69,7 +69,7 @@ def build_pool(
     Parameters
     ----------
     city
-        The city model (`twin.city.load_city`).
+        The city model (`twin.city.assembly.load_city`).
     scenario
         The scenario whose demand is sampled (categories, channels, places, flood surge).
     seed
@@ -84,9 +84,9 @@ def build_pool(
         description``) and what the load test needs to know about them (seed, route shares,
         hourly profile, flood multiplier, busiest kelurahan).
     """
-    from twin.demand import generate_reports
     from twin.entities import CATEGORIES
-    from twin.streams import RandomStreams
+    from twin.model.demand import generate_reports
+    from twin.model.streams import RandomStreams
 
     d = scenario.demand
     multiplier = surge_multiplier(scenario)

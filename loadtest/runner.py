@@ -811,8 +811,8 @@ def run_loadtest(opts: LoadTestOptions) -> tuple[int, dict[str, Any], Path]:
     """
     from intake.bench import free_port
     from loadtest.payloads import build_pool, surge_multiplier, write_pool
-    from twin.city import load_city
-    from twin.scenario import load_scenario
+    from twin.city.assembly import load_city
+    from twin.model.scenario import load_scenario
 
     profile = _validate(opts)
     clock = time.monotonic()
@@ -1074,8 +1074,8 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
 def reaudit(run_dir: Path, database_url: str, data_dir: str | None = None) -> dict[str, Any]:
     """Audit a finished run again, e.g. once remote workers' ledgers are copied into it."""
     from loadtest.payloads import read_pool
-    from twin.datadir import resolve_data_dir
-    from twin.kelurahan import KelurahanIndex, load_kelurahan
+    from twin.city.datadir import resolve_data_dir
+    from twin.city.kelurahan import KelurahanIndex, load_kelurahan
 
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     paths = resolve_data_dir(data_dir)

@@ -37,7 +37,7 @@ def scenario_path() -> Path:
 
 def hourly_profile() -> list[float]:
     """The scenario's 24 relative hourly rates of reports."""
-    from twin.scenario import load_scenario
+    from twin.model.scenario import load_scenario
 
     return [float(x) for x in load_scenario(scenario_path()).demand.hourly_profile]
 
@@ -46,7 +46,7 @@ def surge_multiplier() -> float:
     """The surge multiple: ``LOADTEST_SURGE_MULTIPLIER``, else the scenario's flood multiplier."""
     if os.environ.get("LOADTEST_SURGE_MULTIPLIER"):
         return float(os.environ["LOADTEST_SURGE_MULTIPLIER"])
-    from twin.scenario import load_scenario
+    from twin.model.scenario import load_scenario
 
     m = load_scenario(scenario_path()).demand.flood.multiplier
     return m if m > 1 else profiles.SURGE_MULTIPLIER

@@ -29,8 +29,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from twin.studies import Runner
-from twin.validation import PUBLISHED, plot_validation, validate
+from twin.reports.studies import Runner
+from twin.experiments.validation import PUBLISHED, plot_validation, validate
 
 REPLICATIONS = int(os.environ.get("NOTEBOOK_REPLICATIONS", "2"))
 DAYS = int(os.environ.get("NOTEBOOK_DAYS", "7"))

@@ -31,7 +31,7 @@ def real_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def real_city(real_data_dir: Path):  # type: ignore[no-untyped-def]
-    from twin.city import load_city
+    from twin.city.assembly import load_city
 
     return load_city(real_data_dir)
 
@@ -43,6 +43,6 @@ def synthetic_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def synthetic_city(synthetic_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    from twin.city import load_city
+    from twin.city.assembly import load_city
 
     return load_city(synthetic_dir, cache_dir=tmp_path / "cache")

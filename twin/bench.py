@@ -50,8 +50,8 @@ def bench_city(
     cold
         Also time a cold build into a fresh cache (about 25 s).
     """
-    from twin.city import default_cache_dir, load_city
-    from twin.travel import depot_tables
+    from twin.city.assembly import default_cache_dir, load_city
+    from twin.city.travel import depot_tables
 
     results: dict[str, Any] = {}
     if cold:
@@ -155,9 +155,9 @@ def bench_sim(
     import dataclasses
     import resource
 
-    from twin.city import load_city
-    from twin.runner import run_scenario
-    from twin.scenario import Scenario
+    from twin.city.assembly import load_city
+    from twin.model.runner import run_scenario
+    from twin.model.scenario import Scenario
 
     city = load_city(data_dir, progress=True)
     base = Scenario(name="bench")
@@ -199,10 +199,10 @@ def bench_replications(
     import dataclasses
     import os
 
-    from twin.city import load_city
-    from twin.datadir import PROJECT_ROOT
-    from twin.experiment import Task, run_tasks
-    from twin.scenario import load_scenario
+    from twin.city.assembly import load_city
+    from twin.city.datadir import PROJECT_ROOT
+    from twin.experiments.replications import Task, run_tasks
+    from twin.model.scenario import load_scenario
 
     load_city(data_dir, progress=True)  # the cache is warm before anything is timed
     scenario = load_scenario(PROJECT_ROOT / "scenarios" / "jakarta-2016.toml")

@@ -12,7 +12,7 @@ import pytest
 
 from intake.bench import count_stored, issue_key, post_reports, running_server, twin_command
 from tests.intake.conftest import KEL_A, POINT_A
-from twin.cli import main
+from twin_cli.main import main
 
 
 def test_admin_commands_print_secrets_and_refuse_bad_input(

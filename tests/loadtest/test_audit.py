@@ -208,7 +208,7 @@ def test_every_profile_has_thresholds(profile: str) -> None:
 
 
 def test_an_out_folder_with_an_earlier_runs_ledgers_is_refused(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from twin.cli import main
+    from twin_cli.main import main
 
     (tmp_path / "ledger-host-1.jsonl").write_text('{"e":"sent","k":"old-0-0-1"}\n')
     assert main(["loadtest", "--profile", "smoke", "--out", str(tmp_path)]) == 2

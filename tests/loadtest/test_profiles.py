@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loadtest import payloads, profiles
 from loadtest.profiles import PROFILES
-from twin.scenario import DEFAULT_HOURLY
+from twin.model.scenario import DEFAULT_HOURLY
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -91,14 +91,14 @@ def test_locust_stays_out_of_twin_and_intake() -> None:
             assert "import locust" not in text, path
             assert "from locust" not in text, path
     code = (
-        "import sys, twin.cli, loadtest.runner, loadtest.payloads; "
-        "twin.cli.build_parser(); assert 'locust' not in sys.modules and 'gevent' not in sys.modules"
+        "import sys, twin_cli.main, loadtest.runner, loadtest.payloads; "
+        "twin_cli.main.build_parser(); assert 'locust' not in sys.modules and 'gevent' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
 
 
 def test_the_cli_offers_every_profile() -> None:
-    from twin.cli import build_parser
+    from twin_cli.main import build_parser
 
     parser = build_parser()
     for name in PROFILES:

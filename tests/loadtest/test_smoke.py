@@ -27,7 +27,7 @@ def loadtest(
     """Run `twin loadtest`; (exit code, summary.json, wall seconds)."""
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "twin", "loadtest", "--data", str(data_dir), "--out", str(out), *args],
+        [sys.executable, "-m", "twin_cli", "loadtest", "--data", str(data_dir), "--out", str(out), *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT,
     )  # fmt: skip
     wall = time.monotonic() - started
@@ -92,7 +92,7 @@ def test_locustfile_runs_as_plain_locust(
     from intake.bench import free_port
     from loadtest import runner
     from loadtest.payloads import build_pool, write_pool
-    from twin.scenario import load_scenario
+    from twin.model.scenario import load_scenario
 
     run_dir = tmp_path / "run"
     pool, meta = build_pool(real_city, load_scenario(runner.DEFAULT_SCENARIO), seed=5)

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 
 from tests.synthetic import LAT0, LON0, SIDE, road_frame
-from twin.city import load_city
-from twin.cli import main
-from twin.datadir import DATA_DIR_ENV, DEFAULT_DATA_DIR, resolve_data_dir
+from twin.city.assembly import load_city
+from twin.city.datadir import DATA_DIR_ENV, DEFAULT_DATA_DIR, resolve_data_dir
+from twin.city.kelurahan import KelurahanIndex, load_kelurahan
+from twin.city.roads import load_network_file, network_from_lines
+from twin.city.speeds import SpeedSettings
+from twin.city.travel import depot_tables
 from twin.errors import CoordinateError, DataError
-from twin.kelurahan import KelurahanIndex, load_kelurahan
-from twin.roads import load_network_file, network_from_lines
-from twin.speeds import SpeedSettings
-from twin.travel import depot_tables
+from twin_cli.main import main
 
 
 def test_data_dir_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twin import experiment as ex
 from twin.errors import ScenarioError
-from twin.scenario import Scenario
-from twin.studies import Runner, compare, load_sweep, replicate, run_sweep
+from twin.experiments import replications as ex
+from twin.experiments import statistics as st
+from twin.experiments.replications import Runner
+from twin.experiments.sweep import load_sweep
+from twin.model.scenario import Scenario
+from twin.reports.studies import compare, replicate, run_sweep
 
 
 @pytest.fixture
@@ -32,10 +35,10 @@ def small(**crews: object) -> Scenario:
 
 
 def test_mean_ci_matches_the_t_interval() -> None:
-    mean, _, hi = ex.mean_ci([1.0, 2.0, 3.0, 4.0])
+    mean, _, hi = st.mean_ci([1.0, 2.0, 3.0, 4.0])
     assert mean == 2.5
     assert hi - mean == pytest.approx(3.182446 * math.sqrt(5 / 3) / 2, rel=1e-5)  # t(3) = 3.1824
-    assert math.isnan(ex.mean_ci([1.0])[1])
+    assert math.isnan(st.mean_ci([1.0])[1])
 
 
 def test_parallel_equals_sequential(runner: Runner) -> None:
@@ -131,7 +134,7 @@ def test_rank_robustness_flags_stable_members(runner: Runner) -> None:
     results = ex.run_tasks(
         [ex.Task(("s",), small(), r, runner.data_dir) for r in range(3)], workers=1
     )
-    ranking = ex.rank_robustness(results, top=2)
+    ranking = st.rank_robustness(results, top=2)
     assert {
         "rank_mean",
         "rank_ci_low",
@@ -150,7 +153,7 @@ def test_cli_replications_compare_and_sweep(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from twin.cli import main
+    from twin_cli.main import main
 
     monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
     a = tmp_path / "a.toml"

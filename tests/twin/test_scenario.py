@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from twin.cli import main
 from twin.errors import ScenarioError
-from twin.scenario import Scenario, load_scenario
+from twin.model.scenario import Scenario, load_scenario
+from twin_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twin.cli import main
-from twin.demand import flood_prone_kelurahan
-from twin.runner import run_scenario
-from twin.scenario import Scenario, load_scenario
+from twin.model.demand import flood_prone_kelurahan
+from twin.model.runner import run_scenario
+from twin.model.scenario import Scenario, load_scenario
+from twin_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +56,7 @@ def test_jakarta_2016_run_from_the_command_line(real_data_dir: Path, tmp_path: P
 def test_validate_and_calibrate_commands(real_data_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    from twin.validation import CALIBRATION_GRID, PUBLISHED, Target
+    from twin.experiments.validation import CALIBRATION_GRID, PUBLISHED, Target
 
     assert Target("x", 10.0, 0.1, True, "").passes(10.9)
     assert not Target("x", 10.0, 0.1, True, "").passes(11.1)

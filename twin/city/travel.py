@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import scipy.sparse as sp
     from numpy.typing import ArrayLike, NDArray
 
-    from twin.roads import RoadNetwork
+    from twin.city.roads import RoadNetwork
 
 REGION_BUFFER_M = 1500.0
 M_PER_DEGREE = 111_320.0

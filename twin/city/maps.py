@@ -9,7 +9,7 @@ import numpy as np
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from twin.city import City
+    from twin.city.assembly import City
 
 # Line widths by road class: the arterials should read at a glance over the residential mesh.
 _WIDTH = {"motorway": 1.4, "trunk": 1.2, "primary": 1.0, "secondary": 0.8, "tertiary": 0.6}

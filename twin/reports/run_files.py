@@ -6,13 +6,13 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from twin import plots
+from twin.reports import run_plots as plots
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from twin.city import City
-    from twin.runner import RunResult
+    from twin.city.assembly import City
+    from twin.model.runner import RunResult
 
 
 def _clean(value: Any) -> Any:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twin.city.speeds import DEFAULT_CONGESTION_BY_HOUR, DEFAULT_SPEEDS_KPH, SpeedSettings
 from twin.errors import ScenarioError
-from twin.speeds import DEFAULT_CONGESTION_BY_HOUR, DEFAULT_SPEEDS_KPH, SpeedSettings
 
 DISPATCH_POLICIES = ("nearest", "least_loaded", "fifo", "priority")
 POOLING = ("kelurahan", "kecamatan")
@@ -296,7 +296,7 @@ class TargetParams:
 
 @dataclass(frozen=True, slots=True)
 class CityParams:
-    """Speed assumptions (see `twin.speeds`).
+    """Speed assumptions (see `twin.city.speeds`).
 
     Attributes
     ----------

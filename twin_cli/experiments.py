@@ -7,22 +7,13 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from twin.datadir import PROJECT_ROOT
+from twin.city.datadir import PROJECT_ROOT
+from twin_cli.common import add_data_option, add_parallel_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from twin.studies import Runner
-
-
-def add_parallel_options(parser: argparse.ArgumentParser) -> None:
-    """``--workers`` and ``--dask``: where replications run."""
-    parser.add_argument("--workers", type=int, help="local processes (default: one per CPU)")
-    parser.add_argument(
-        "--dask",
-        metavar="ADDRESS",
-        help="run on a Dask cluster instead (e.g. tcp://scheduler:8786)",
-    )
+    from twin.experiments.replications import Runner
 
 
 def make_runner(args: argparse.Namespace) -> Runner:
@@ -30,7 +21,7 @@ def make_runner(args: argparse.Namespace) -> Runner:
     from tqdm import tqdm
 
     from twin.errors import ScenarioError
-    from twin.studies import Runner
+    from twin.experiments.replications import Runner
 
     if args.workers is not None and args.workers < 1:
         raise ScenarioError(f"--workers must be >= 1, got {args.workers}")
@@ -52,8 +43,9 @@ def _slug(text: str) -> str:
 
 def cmd_replicate(args: argparse.Namespace) -> int:
     """`twin run SCENARIO --replications R`."""
-    from twin.scenario import load_scenario
-    from twin.studies import replicate, with_days
+    from twin.experiments.variants import with_days
+    from twin.model.scenario import load_scenario
+    from twin.reports.studies import replicate
 
     scenario = with_days(load_scenario(args.scenario), args.days)
     if args.seed is not None:
@@ -83,8 +75,9 @@ def cmd_replicate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """`twin compare A.toml B.toml ... --replications R`."""
-    from twin.scenario import load_scenario
-    from twin.studies import compare, with_days
+    from twin.experiments.variants import with_days
+    from twin.model.scenario import load_scenario
+    from twin.reports.studies import compare
 
     scenarios = [
         with_days(load_scenario(p), args.days) for p in args.scenarios
@@ -100,8 +93,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`twin sweep SWEEP.toml`."""
-    from twin.city import load_city
-    from twin.studies import load_sweep, run_sweep
+    from twin.city.assembly import load_city
+    from twin.experiments.sweep import load_sweep
+    from twin.reports.studies import run_sweep
 
     sweep = load_sweep(Path(args.sweep), days=args.days)  # refuses a bad grid before any run
     out = (
@@ -120,8 +114,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """`twin validate`: published against simulated for every period; non-zero when one misses."""
-    from twin.experiment_report import write_html
-    from twin.validation import PUBLISHED, plot_validation, validate
+    from twin.experiments.validation import PUBLISHED, validate
+    from twin.reports.study_report import plot_validation, write_html
 
     periods = args.periods or list(PUBLISHED)
     table = validate(periods, args.replications, make_runner(args), days=args.days)
@@ -143,7 +137,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """`twin calibrate SCENARIO`: fit the unpublished parameters; write <name>-calibrated.toml."""
-    from twin.validation import calibrate, write_calibrated
+    from twin.experiments.validation import calibrate, write_calibrated
 
     source = Path(args.scenario)
     fit = calibrate(source, args.replications, make_runner(args), days=args.days)
@@ -174,10 +168,7 @@ def cmd_bench_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_bench_experiments(
-    bench_cmds: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_data_option: Callable[[argparse.ArgumentParser], None],
-) -> None:
+def add_bench_commands(bench_cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `twin bench experiments`."""
     bench = bench_cmds.add_parser(
         "experiments", help="30 replications of a month: one process vs the pool"
@@ -190,10 +181,7 @@ def add_bench_experiments(
     bench.set_defaults(func=cmd_bench_experiments)
 
 
-def add_experiment_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_data_option: Callable[[argparse.ArgumentParser], None],
-) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `twin compare` and `twin sweep`."""
     compare = commands.add_parser(
         "compare", help="paired comparison of scenarios with confidence intervals"

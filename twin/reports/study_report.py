@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from twin.plots import pyplot, save_figure
+from twin.reports.run_plots import pyplot, save_figure
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from twin.city import City
+    from twin.city.assembly import City
 
 PANELS = (
     ("mean_coordination_h", "mean coordination (h)", "coordination_mean_h"),
@@ -144,3 +144,24 @@ def write_html(out: Path, title: str, sections: list[tuple[str, Any]], *, note: 
     parts.append("</body></html>")
     out.write_text("\n".join(parts), encoding="utf-8")
     return out
+
+
+def plot_validation(table: pd.DataFrame, out: Path) -> Path:
+    """Published (cross) against simulated (dot with 95 % CI), relative to published, per KPI."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(table) + 1.5))
+    y = range(len(table))
+    ratio = table["simulated"] / table["published"]
+    err = [
+        (table["simulated"] - table["ci_low"]) / table["published"],
+        (table["ci_high"] - table["simulated"]) / table["published"],
+    ]
+    colours = ["#55a868" if ok else "#c44e52" for ok in table["pass"]]
+    ax.errorbar(ratio, list(y), xerr=[e.fillna(0) for e in err], fmt="none", ecolor="#555")
+    ax.scatter(ratio, list(y), c=colours, zorder=3, label="simulated / published")
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_yticks(list(y), [f"{p} {k}" for p, k in zip(table["period"], table["kpi"], strict=True)])
+    ax.set_xlabel("simulated / published (1 = exact; green: within tolerance)")
+    ax.invert_yaxis()
+    ax.set_title("validation against published outcomes")
+    return save_figure(fig, out)

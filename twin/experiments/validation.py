@@ -18,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from twin import experiment as ex
-from twin.datadir import PROJECT_ROOT
+from twin.city.datadir import PROJECT_ROOT
 from twin.errors import ScenarioError
-from twin.scenario import load_scenario
+from twin.experiments.replications import Task
+from twin.experiments.statistics import mean_ci
+from twin.experiments.variants import apply_point, with_days
+from twin.model.scenario import load_scenario
 
 if TYPE_CHECKING:
-    from twin.scenario import Scenario
-    from twin.studies import Runner
+    from twin.experiments.replications import Runner
+    from twin.model.scenario import Scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,7 @@ class Target:
     Attributes
     ----------
     kpi
-        The simulated KPI compared (a key of `twin.experiment.HEADLINE_KPIS`).
+        The simulated KPI compared (a key of `twin.experiments.replications.HEADLINE_KPIS`).
     published
         The published value.
     tolerance
@@ -101,8 +103,6 @@ CALIBRATION_GRID: dict[str, dict[str, list[Any]]] = {
 
 def period_scenario(name: str, days: int | None = None) -> Scenario:
     """A shipped period scenario (its calibrated version when one exists), optionally shortened."""
-    from twin.studies import with_days
-
     folder = PROJECT_ROOT / "scenarios"
     path = folder / f"{name}-calibrated.toml"
     return with_days(load_scenario(path if path.is_file() else folder / f"{name}.toml"), days)
@@ -119,16 +119,14 @@ def validate(
         )
     scenarios = {p: period_scenario(p, days) for p in periods}
     tasks = [
-        ex.Task((p,), s, r, runner.data_dir)
-        for p, s in scenarios.items()
-        for r in range(replications)
+        Task((p,), s, r, runner.data_dir) for p, s in scenarios.items() for r in range(replications)
     ]
     results = runner.run(tasks)
     rows = []
     for period in periods:
         rs = [r for r in results if r.key == (period,)]
         for target in PUBLISHED[period]:
-            mean, lo, hi = ex.mean_ci([r.kpis[target.kpi] for r in rs])
+            mean, lo, hi = mean_ci([r.kpis[target.kpi] for r in rs])
             tol = f"±{target.tolerance:.0%}" if target.relative else f"±{target.tolerance:g}"
             rows.append({
                 "period": period, "scenario": scenarios[period].name, "kpi": target.kpi,
@@ -136,29 +134,6 @@ def validate(
                 "tolerance": tol, "pass": target.passes(mean), "source": target.source,
             })  # fmt: skip
     return pd.DataFrame(rows)
-
-
-def plot_validation(table: pd.DataFrame, out: Path) -> Path:
-    """Published (cross) against simulated (dot with 95 % CI), relative to published, per KPI."""
-    from twin.plots import pyplot, save_figure
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(10, 0.5 * len(table) + 1.5))
-    y = range(len(table))
-    ratio = table["simulated"] / table["published"]
-    err = [
-        (table["simulated"] - table["ci_low"]) / table["published"],
-        (table["ci_high"] - table["simulated"]) / table["published"],
-    ]
-    colours = ["#55a868" if ok else "#c44e52" for ok in table["pass"]]
-    ax.errorbar(ratio, list(y), xerr=[e.fillna(0) for e in err], fmt="none", ecolor="#555")
-    ax.scatter(ratio, list(y), c=colours, zorder=3, label="simulated / published")
-    ax.axvline(1.0, color="black", linewidth=1)
-    ax.set_yticks(list(y), [f"{p} {k}" for p, k in zip(table["period"], table["kpi"], strict=True)])
-    ax.set_xlabel("simulated / published (1 = exact; green: within tolerance)")
-    ax.invert_yaxis()
-    ax.set_title("validation against published outcomes")
-    return save_figure(fig, out)
 
 
 def calibrate(
@@ -170,8 +145,6 @@ def calibrate(
     every grid point sees the same reports (replication r shares its streams), so differences
     between points are the parameters', not the dice's.
     """
-    from twin.studies import with_days
-
     name = path.stem
     if name not in CALIBRATION_GRID:
         raise ScenarioError(
@@ -180,9 +153,9 @@ def calibrate(
     base = with_days(load_scenario(path), days)
     grid = CALIBRATION_GRID[name]
     points = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
-    scenarios = [_apply(base, p) for p in points]
+    scenarios = [apply_point(base, p) for p in points]
     tasks = [
-        ex.Task((i,), s, r, runner.data_dir)
+        Task((i,), s, r, runner.data_dir)
         for i, s in enumerate(scenarios)
         for r in range(replications)
     ]
@@ -193,7 +166,7 @@ def calibrate(
         loss = 0.0
         row: dict[str, Any] = dict(point)
         for target in PUBLISHED[name]:
-            mean = ex.mean_ci([r.kpis[target.kpi] for r in rs])[0]
+            mean = mean_ci([r.kpis[target.kpi] for r in rs])[0]
             scale = (
                 target.tolerance * abs(target.published) if target.relative else target.tolerance
             )
@@ -207,13 +180,6 @@ def calibrate(
         for k in grid
     }
     return {"table": table, "best": best, "loss": float(table.iloc[0]["loss"])}
-
-
-def _apply(base: Scenario, point: dict[str, Any]) -> Scenario:
-    scenario = base
-    for path, value in point.items():
-        scenario = ex.replace_field(scenario, path, value)
-    return scenario
 
 
 def write_calibrated(name: str, best: dict[str, Any], fit: pd.DataFrame, folder: Path) -> Path:

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 
+from twin.city.geoio import read_vector
 from twin.errors import CoordinateError, DataError
-from twin.geoio import read_vector
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from twin.demand import AGENCY, DUPLICATE, INVALID, PPSU, UNANSWERED
-from twin.dispatch import POLICIES, DispatchPolicy
-from twin.roads import EARTH_RADIUS_M, haversine_m
+from twin.city.roads import EARTH_RADIUS_M, haversine_m
+from twin.model.demand import AGENCY, DUPLICATE, INVALID, PPSU, UNANSWERED
+from twin.model.dispatch import POLICIES, DispatchPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from numpy.typing import NDArray
 
-    from twin.city import City
-    from twin.demand import Reports
-    from twin.scenario import Scenario
+    from twin.city.assembly import City
+    from twin.model.demand import Reports
+    from twin.model.scenario import Scenario
 
 
 def _metres(a: Crew | Job | Place, b: Crew | Job | Place) -> float:

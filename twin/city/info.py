@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from twin.city import City
+    from twin.city.assembly import City
 
 
 def city_summary(city: City) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from twin.errors import DataError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "jakarta"
 DATA_DIR_ENV = "TWIN_DATA_DIR"
 

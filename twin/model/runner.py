@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from twin.demand import OUTCOMES, generate_reports
 from twin.kpis import judge_targets, kpis_by, rank_kelurahan, report_kpis
-from twin.model import CityTwin
-from twin.streams import RandomStreams
+from twin.model.demand import OUTCOMES, generate_reports
+from twin.model.process import CityTwin
+from twin.model.streams import RandomStreams
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from twin.city import City
-    from twin.scenario import Scenario
+    from twin.city.assembly import City
+    from twin.model.scenario import Scenario
 
 TIMEZONE = "Asia/Jakarta"
 STAGES = ("submitted", "received", "coordinated", "assigned", "arrived", "done", "closed")

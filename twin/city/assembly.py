@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from twin.datadir import PROJECT_ROOT, DataPaths, resolve_data_dir
-from twin.depots import read_offices
+from twin.city.datadir import PROJECT_ROOT, DataPaths, resolve_data_dir
+from twin.city.depots import read_offices
+from twin.city.kelurahan import M_PER_DEGREE, KelurahanIndex, load_kelurahan
+from twin.city.roads import RoadNetwork, haversine_m, load_network_file
+from twin.city.speeds import SpeedSettings
+from twin.city.travel import TravelTables, build_travel_tables
 from twin.errors import CoordinateError
-from twin.kelurahan import M_PER_DEGREE, KelurahanIndex, load_kelurahan
-from twin.roads import RoadNetwork, haversine_m, load_network_file
-from twin.speeds import SpeedSettings
-from twin.travel import TravelTables, build_travel_tables
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -234,7 +234,7 @@ def load_city(
     data_dir
         The data directory (``--data``), else ``TWIN_DATA_DIR``, else ``data/jakarta``.
     speeds
-        Speed assumptions (a scenario's ``[city]`` section); defaults from `twin.speeds`.
+        Speed assumptions (a scenario's ``[city]`` section); defaults from `twin.city.speeds`.
     road_file
         A road source other than the data directory's line file: ``.graphml`` or ``.osm``.
     cache_dir

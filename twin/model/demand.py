@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from twin.city.kelurahan import M_PER_DEGREE
 from twin.errors import DataError, ScenarioError
-from twin.kelurahan import M_PER_DEGREE
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from twin.city import City
-    from twin.scenario import Distribution, Scenario
-    from twin.streams import RandomStreams
+    from twin.city.assembly import City
+    from twin.model.scenario import Distribution, Scenario
+    from twin.model.streams import RandomStreams
 
 OUTCOMES = ("ppsu", "agency", "invalid", "duplicate", "unanswered")
 PPSU, AGENCY, INVALID, DUPLICATE, UNANSWERED = range(5)
@@ -273,7 +273,7 @@ def _points_in_polygon(
 
 def flood_prone_kelurahan(city: City) -> NDArray[np.int64]:
     """Kelurahan row of every flood-prone RW (one entry per RW, so busier kelurahan repeat)."""
-    from twin.geoio import read_vector
+    from twin.city.geoio import read_vector
 
     rw = read_vector(
         city.paths.require(city.paths.rw),

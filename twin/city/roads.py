@@ -6,7 +6,7 @@ a node wherever a line ends or a vertex is shared by two or more lines (or repea
 an edge between consecutive nodes along a line, one direction for ``oneway=yes``, the reverse
 for ``-1``, both otherwise, and only the largest strongly connected component kept, so that
 every node can reach every other. Each edge carries ``length`` (m, great-circle), ``speed_kph``
-and ``travel_time`` (s) from `twin.speeds`.
+and ``travel_time`` (s) from `twin.city.speeds`.
 
 The network is held as flat numpy arrays (fast to cache and to turn into a sparse matrix for
 shortest paths); `RoadNetwork.to_networkx` gives the osmnx-compatible ``MultiDiGraph``.
@@ -21,8 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from twin.city.speeds import NON_DRIVABLE, SpeedSettings
 from twin.errors import DataError
-from twin.speeds import NON_DRIVABLE, SpeedSettings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -188,7 +188,7 @@ _ARRAY_FIELDS = (
 
 def read_road_lines(path: Path) -> gpd.GeoDataFrame:
     """Read the road line file, checking its columns (``TYPE``, ``ONEWAY``) and geometry."""
-    from twin.geoio import read_vector
+    from twin.city.geoio import read_vector
 
     return read_vector(
         path, columns=("TYPE", "ONEWAY"), geom_types=("LineString", "MultiLineString")

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from twin.kpis import backlog_series
-from twin.runner import busy_per_minute
+from twin.model.runner import busy_per_minute
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from twin.city import City
-    from twin.runner import RunResult
+    from twin.city.assembly import City
+    from twin.model.runner import RunResult
 
 
 def pyplot() -> Any:

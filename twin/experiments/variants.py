@@ -1,0 +1,79 @@
+"""Scenarios as data: variants made by replacing dotted fields, grids of them, shortened runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any
+
+from twin.errors import ScenarioError
+from twin.model.scenario import Scenario, scenario_from_dict
+
+
+def replace_field(scenario: Scenario, path: str, value: Any) -> Scenario:
+    """A copy of `scenario` with the dotted field `path` (``crews.per_kelurahan``) set to `value`.
+
+    The result is validated as a scenario file would be; an unknown field raises `ScenarioError`.
+    """
+    data = _as_dict(scenario)
+    node = data
+    parts = path.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            raise ScenarioError(
+                f"sweep field {path!r}: {'.'.join(parts[: i + 1])} is not a scenario field"
+            )
+        node = node[part]
+    if not isinstance(node, dict) or parts[-1] not in node:
+        raise ScenarioError(f"sweep field {path!r} is not a scenario field")
+    node[parts[-1]] = value
+    name = data.pop("name")
+    return scenario_from_dict(data, name=name)
+
+
+def _as_dict(scenario: Scenario) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return {k: plain(v) for k, v in dataclasses.asdict(scenario).items()}
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values (the cartesian product), in a stable order."""
+    if not grid:
+        raise ScenarioError("sweep grid is empty: list at least one field with values")
+    for field_path, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ScenarioError(f"sweep grid {field_path!r}: give a non-empty list of values")
+    names = list(grid)
+    return [
+        dict(zip(names, combo, strict=True))
+        for combo in itertools.product(*(grid[n] for n in names))
+    ]
+
+
+def apply_point(base: Scenario, point: dict[str, Any]) -> Scenario:
+    """`base` with every dotted field of `point` replaced (a grid point, a calibration candidate)."""
+    scenario = base
+    for path, value in point.items():
+        scenario = replace_field(scenario, path, value)
+    return scenario
+
+
+def with_days(scenario: Scenario, days: int | None) -> Scenario:
+    """The scenario with `days` simulated days (unchanged when None; later flood days dropped)."""
+    if days is None:
+        return scenario
+    if days < 1:
+        raise ScenarioError(f"--days must be >= 1, got {days}")
+    flood = scenario.demand.flood  # flood days past a shortened run fall away with it
+    flood = dataclasses.replace(flood, days=tuple(d for d in flood.days if d < days))
+    return dataclasses.replace(
+        scenario,
+        run=dataclasses.replace(scenario.run, days=days),
+        demand=dataclasses.replace(scenario.demand, flood=flood),
+    )

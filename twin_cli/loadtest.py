@@ -1,0 +1,70 @@
+"""The load-test command: `twin loadtest`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from twin.city.datadir import PROJECT_ROOT
+from twin_cli.common import add_data_option
+
+
+def _cmd_loadtest(args: argparse.Namespace) -> int:
+    from loadtest.runner import LoadTestOptions, format_summary, run_loadtest
+
+    options = LoadTestOptions(
+        profile=args.profile,
+        duration_s=args.duration,
+        users=args.users,
+        host=args.host,
+        database_url=args.database_url,
+        kills=args.kill,
+        workers=args.workers,
+        seed=args.seed,
+        out=Path(args.out) if args.out else None,
+        data_dir=args.data,
+        scenario=Path(args.scenario),
+        server_workers=args.server_workers,
+        idempotency=not args.no_idempotency,
+        client_timeout_s=args.client_timeout,
+    )
+    code, summary, run_dir = run_loadtest(options)
+    print(format_summary(summary, run_dir))
+    return code
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `twin loadtest`."""
+    from loadtest.profiles import PROFILES
+
+    loadtest = commands.add_parser(
+        "loadtest", help="Locust load test of the intake API with a zero-loss audit"
+    )
+    loadtest.add_argument("--profile", required=True, choices=list(PROFILES), help="load shape")
+    loadtest.add_argument("--duration", type=float, metavar="S", help="run seconds")
+    loadtest.add_argument("--users", type=int, metavar="N", help="peak users (ramp: most)")
+    loadtest.add_argument("--host", metavar="URL", help="a running API (default: start one)")
+    loadtest.add_argument(
+        "--database-url", help="the API's database (default: a fresh SQLite file; PostgreSQL: "
+        "a fresh schema in it, dropped afterwards)"
+    )  # fmt: skip
+    loadtest.add_argument(
+        "--kill", type=int, default=0, metavar="N", help="SIGKILL the API N times"
+    )
+    loadtest.add_argument("--workers", type=int, default=0, metavar="N", help="Locust workers")
+    loadtest.add_argument("--seed", type=int, help="payload seed (default: the scenario's)")
+    loadtest.add_argument("--out", metavar="DIR", help="run folder (default reports_out/...)")
+    loadtest.add_argument(
+        "--scenario", default=str(PROJECT_ROOT / "scenarios" / "jakarta-2016.toml"),
+        help="scenario of the demand model (default scenarios/jakarta-2016.toml)",
+    )  # fmt: skip
+    loadtest.add_argument("--server-workers", type=int, default=1, help="API worker processes")
+    loadtest.add_argument(
+        "--client-timeout", type=float, default=10.0, metavar="S", help="request timeout"
+    )
+    loadtest.add_argument(
+        "--no-idempotency", action="store_true",
+        help="negative control: send reports without idempotency keys (the audit must fail)",
+    )  # fmt: skip
+    add_data_option(loadtest)
+    loadtest.set_defaults(func=_cmd_loadtest)

@@ -1,0 +1,59 @@
+"""The `twin` command: the composition root of the three faces (model, intake service, load tests).
+
+Only this package imports all three; `twin` knows nothing of the service or the load tests.
+Every `TwinError` (a missing file, a malformed scenario, a bad coordinate) becomes one line on
+stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from twin.errors import TwinError
+from twin_cli import experiments, loadtest, service, simulation
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every `twin` subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="twin", description="Digital twin of Jakarta's citizen-complaint handling."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    simulation.add_commands(commands)
+    experiments.add_commands(commands)
+    service.add_commands(commands)
+    bench = commands.add_parser("bench", help="shipped benchmarks against the speed targets")
+    bench_cmds = bench.add_subparsers(dest="bench_command", required=True, metavar="TARGET")
+    experiments.add_bench_commands(bench_cmds)
+    simulation.add_bench_commands(bench_cmds)
+    service.add_bench_commands(bench_cmds)
+    loadtest.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `twin` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except TwinError as exc:
+        print(f"twin: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("twin: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The intake service's commands: `twin serve`, `twin keys`, `twin officers`, `twin bench intake`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from twin.errors import TwinError
+from twin_cli.common import add_data_option
+
+log = logging.getLogger("twin")
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    from intake.config import default_database_url
+
+    return str(args.database_url or default_database_url())
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from intake.config import Settings
+    from intake.db import make_engine, migrate
+
+    try:
+        Settings()  # a bad INTAKE_* variable: one line now, not a traceback in every worker
+    except ValueError as exc:
+        raise TwinError(str(exc)) from exc
+    url = _database_url(args)
+    try:
+        version = migrate(make_engine(url))  # once, before any worker starts
+    except Exception as exc:  # a wrong URL or an unreachable server: one line, not a traceback
+        raise TwinError(
+            f"database {url.split('@')[-1]}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        ) from exc
+    os.environ["INTAKE_DATABASE_URL"] = url
+    if args.data:
+        os.environ["INTAKE_DATA_DIR"] = str(Path(args.data).resolve())
+    log.warning(
+        "intake API on http://%s:%d (schema v%d, %s)",
+        args.host,
+        args.port,
+        version,
+        url.split("://")[0],
+    )
+    uvicorn.run(
+        "intake.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def _cmd_keys_add(args: argparse.Namespace) -> int:
+    from intake.db import make_engine, migrate
+    from intake.store import create_api_key
+    from twin.entities import CHANNELS
+
+    if args.channel not in CHANNELS:
+        raise TwinError(
+            f"--channel {args.channel!r}: unknown channel; choose from {', '.join(CHANNELS)}"
+        )
+    engine = make_engine(_database_url(args))
+    migrate(engine)
+    with engine.begin() as conn:
+        secret = create_api_key(conn, channel=args.channel)
+    print(secret)
+    return 0
+
+
+def _cmd_officers_add(args: argparse.Namespace) -> int:
+    from intake.db import make_engine, migrate
+    from intake.store import create_officer
+    from twin.city.datadir import resolve_data_dir
+    from twin.city.kelurahan import load_kelurahan
+
+    paths = resolve_data_dir(args.data)
+    codes = set(load_kelurahan(paths.require(paths.kelurahan))["kode_kemendagri"])
+    if args.kelurahan not in codes:
+        raise TwinError(
+            f"--kelurahan {args.kelurahan!r}: no such kelurahan code (e.g. 31.71.01.1001)"
+        )
+    engine = make_engine(_database_url(args))
+    migrate(engine)
+    with engine.begin() as conn:
+        officer_id, token = create_officer(conn, kelurahan_code=args.kelurahan, role=args.role)
+    print(token)
+    log.info("officer %d (%s) of kelurahan %s", officer_id, args.role, args.kelurahan)
+    return 0
+
+
+def _cmd_bench_intake(args: argparse.Namespace) -> int:
+    from intake.bench import INTAKE_TARGETS, bench_intake
+    from twin.bench import format_bench
+
+    results = bench_intake(
+        requests=args.requests,
+        concurrency=args.concurrency,
+        workers=args.workers,
+        database_url=args.database_url,
+        data_dir=args.data,
+        repeat=args.repeat,
+    )
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(format_bench(results, INTAKE_TARGETS))
+        print(
+            f"{results['database']}, {results['workers']} worker(s), {results['concurrency']} connections, "
+            f"{results['requests']:,} reports per run; p50 {results['p50_ms']:.1f} ms; "
+            f"non-201 {results['non_201']}, lost {results['lost']}"
+        )
+    return 0 if results["lost"] == 0 else 1
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `twin serve`, `twin keys` and `twin officers`."""
+    serve = commands.add_parser("serve", help="run the intake API (Open311 GeoReport v2 and JSON)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    for sub in (serve,):
+        sub.add_argument(
+            "--database-url",
+            help="SQLAlchemy URL (default: SQLite under var/; postgresql://... for PostgreSQL)",
+        )
+        add_data_option(sub)
+    serve.set_defaults(func=_cmd_serve)
+
+    keys = commands.add_parser("keys", help="channel API keys of the intake API")
+    keys_cmds = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    keys_add = keys_cmds.add_parser("add", help="issue a key for a channel and print it")
+    keys_add.add_argument(
+        "--channel", required=True, help="jaki, qlue, twitter, email, ... or open311"
+    )
+    keys_add.add_argument("--database-url", help="as for twin serve")
+    keys_add.set_defaults(func=_cmd_keys_add)
+
+    officers = commands.add_parser("officers", help="kelurahan officers of the intake API")
+    officers_cmds = officers.add_subparsers(
+        dest="officers_command", required=True, metavar="ACTION"
+    )
+    officers_add = officers_cmds.add_parser("add", help="issue an officer token and print it")
+    officers_add.add_argument(
+        "--kelurahan", required=True, help="Kemendagri code, e.g. 31.71.01.1001"
+    )
+    officers_add.add_argument("--role", choices=("officer", "coordinator"), default="officer")
+    officers_add.add_argument("--database-url", help="as for twin serve")
+    add_data_option(officers_add)
+    officers_add.set_defaults(func=_cmd_officers_add)
+
+
+def add_bench_commands(bench_cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `twin bench intake`."""
+    bench_intake = bench_cmds.add_parser(
+        "intake", help="accepted reports/s of the intake API on loopback"
+    )
+    add_data_option(bench_intake)
+    bench_intake.add_argument("--requests", type=int, default=20_000, help="reports per run")
+    bench_intake.add_argument("--concurrency", type=int, default=64, help="client connections")
+    bench_intake.add_argument("--workers", type=int, default=1, help="server worker processes")
+    bench_intake.add_argument("--database-url", help="default: a fresh SQLite file per run")
+    bench_intake.add_argument("--repeat", type=int, default=3, help="runs (median)")
+    bench_intake.add_argument("--json", action="store_true", help="print JSON")
+    bench_intake.set_defaults(func=_cmd_bench_intake)
