@@ -7,6 +7,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from twin.reports import run_plots as plots
+from twin.reports.provenance import file_sha256
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,12 +29,22 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_run(result: RunResult, city: City, out: Path) -> list[Path]:
-    """Write every output of one run into `out` and return the paths."""
+def write_run(
+    result: RunResult, city: City, out: Path, *, provenance: dict[str, Any] | None = None
+) -> list[Path]:
+    """Write every output of one run into `out` and return the paths.
+
+    `provenance` (see `twin.reports.provenance.collect`) goes into summary.json, with the SHA-256
+    of the reports.parquet written, so a replay can show it gets the same records.
+    """
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "summary.json", out / "reports.parquet", out / "kelurahan.csv"]
-    written[0].write_text(json.dumps(_clean(result.summary), indent=2) + "\n")
     result.reports.to_parquet(written[1], index=False, compression="zstd")
+    summary = dict(result.summary)
+    if provenance is not None:
+        provenance["outputs"] = {"reports.parquet": file_sha256(written[1])}
+        summary["provenance"] = provenance
+    written[0].write_text(json.dumps(_clean(summary), indent=2) + "\n")
     result.kelurahan.to_csv(written[2], float_format="%.4f")
     written += [
         plots.plot_arrivals_backlog(result, out / "arrivals_backlog.png"),
