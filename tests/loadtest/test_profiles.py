@@ -84,7 +84,7 @@ def test_the_pool_samples_by_route_and_flood_with_a_seed() -> None:
 
 
 def test_locust_stays_out_of_twin_and_intake() -> None:
-    """`import locust` monkey-patches gevent: only loadtest/locustfile.py and shapes.py may."""
+    """`import locust` monkey-patches gevent: only the Locust side of `loadtest` may."""
     for folder in ("twin", "intake"):
         for path in (ROOT / folder).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
