@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from loadtest.options import PROJECT_ROOT
+from loadtest.options import PACKAGE_DIR, PROJECT_ROOT
 from loadtest.profiles import SPAWN_RATE
 from loadtest.server import Server
 
 log = logging.getLogger("twin.loadtest")
 
-LOCUSTFILE = PROJECT_ROOT / "loadtest" / "locustfile.py"
-LOCUST_CONF = PROJECT_ROOT / "loadtest" / "locust.conf"
+LOCUSTFILE = PACKAGE_DIR / "locustfile.py"
+LOCUST_CONF = PACKAGE_DIR / "locust.conf"
 
 
 @dataclass(slots=True)

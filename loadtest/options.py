@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtest.profiles import PROFILES, Profile
+from twin.city.datadir import SCENARIO_DIR, SOURCE_ROOT
 from twin.errors import TwinError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SCENARIO = PROJECT_ROOT / "scenarios" / "jakarta-2016.toml"
+PROJECT_ROOT = SOURCE_ROOT  # the working folder of the processes it starts
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_SCENARIO = SCENARIO_DIR / "jakarta-2016-calibrated.toml"
 
 
 @dataclass(slots=True)

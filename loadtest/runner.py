@@ -59,6 +59,7 @@ from loadtest.server import (
     migrate_database,
     warm_up,
 )
+from twin.city.datadir import output_root
 from twin.errors import TwinError
 
 __all__ = ["LoadTestOptions", "format_summary", "main", "run_loadtest"]
@@ -100,9 +101,7 @@ def run_loadtest(opts: LoadTestOptions) -> tuple[int, dict[str, Any], Path]:
     duration = float(opts.duration_s or profile.duration_s)
     users = int(opts.users or profile.users)
     now = datetime.now()
-    run_dir = (
-        opts.out or PROJECT_ROOT / "reports_out" / f"loadtest-{profile.name}-{now:%Y%m%d-%H%M%S}"
-    )
+    run_dir = opts.out or output_root() / f"loadtest-{profile.name}-{now:%Y%m%d-%H%M%S}"
     if any(run_dir.glob("ledger-*.jsonl")):  # an earlier run's ledgers would join the audit
         raise TwinError(
             f"--out {run_dir}: holds an earlier load test's ledgers; choose a new folder"
