@@ -181,6 +181,46 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """`twin sensitivity SCENARIO`: Morris screening of the assumed parameters."""
+    from twin.city.datadir import SCENARIO_DIR
+    from twin.experiments.assumptions import load_assumptions
+    from twin.experiments.sensitivity import morris
+    from twin.experiments.variants import with_days
+    from twin.model.scenario import load_scenario
+    from twin.reports.study_report import plot_sensitivity, write_html
+
+    scenario = with_days(load_scenario(args.scenario), args.days)
+    path = Path(args.assumptions) if args.assumptions else SCENARIO_DIR / "assumptions.toml"
+    assumptions = load_assumptions(path, scenario)  # every range checked before any run
+    out = _output_dir(
+        args, f"sensitivity-{scenario.name}-{scenario.run.days}d-t{args.trajectories}"
+    )
+    result = morris(
+        scenario, assumptions, make_runner(args), trajectories=args.trajectories,
+        replications=args.replications, seed=scenario.run.seed,
+    )  # fmt: skip
+    result["indices"].to_csv(out / "morris_indices.csv", index=False)
+    result["ranking"].to_csv(out / "ranking.csv")
+    result["samples"].to_csv(out / "samples.csv", index=False)
+    plot = plot_sensitivity(
+        result["indices"], list(result["ranking"].index), out / "sensitivity.png"
+    )
+    table = result["indices"].pivot(index="parameter", columns="kpi", values="rank")
+    ranked = result["ranking"].join(table)
+    write_html(out / "report.html", f"Sensitivity of {scenario.name}",
+               [("Parameters ranked by their mean effect on the four SLA KPIs "
+                 "(mu* per unit of the KPI's spread; rank per KPI)", ranked), ("Plot", plot),
+                ("Morris indices", result["indices"])],
+               note=f"{args.trajectories} trajectories, {result['runs']} runs of {scenario.run.days} days, common random numbers.")  # fmt: skip
+    _record(args, out, [scenario])
+    print(ranked.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(
+        f"\n{result['runs']} runs; wrote {out}/: morris_indices.csv, ranking.csv, sensitivity.png, report.html"
+    )
+    return 0
+
+
 def cmd_bench_experiments(args: argparse.Namespace) -> int:
     """`twin bench experiments`: 30 replications of a month, sequential against the pool."""
     import json
@@ -289,7 +329,27 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="calibrated scenario to write (default: a new file under reports_out/calibration/)",
     )
     calibrate.set_defaults(func=cmd_calibrate)
-    for sub in (compare, sweep, validate, calibrate):
+    sensitivity = commands.add_parser(
+        "sensitivity", help="which assumed parameters move the KPIs (Morris screening, SALib)"
+    )
+    sensitivity.add_argument("scenario", help="scenario TOML file")
+    sensitivity.add_argument(
+        "--assumptions",
+        metavar="FILE",
+        help="parameter ranges (default scenarios/assumptions.toml)",
+    )
+    sensitivity.add_argument(
+        "--trajectories", type=int, default=10, help="Morris trajectories (default 10)"
+    )
+    sensitivity.add_argument(
+        "--replications", type=int, default=1, help="replications per point (default 1)"
+    )
+    sensitivity.add_argument("--days", type=int, help="simulated days (default the scenario's)")
+    sensitivity.add_argument("--out", metavar="DIR", help="output folder")
+    add_parallel_options(sensitivity)
+    add_data_option(sensitivity)
+    sensitivity.set_defaults(func=cmd_sensitivity)
+    for sub in (compare, sweep, validate, calibrate, sensitivity):
         sub.add_argument(
             "--overwrite", action="store_true", help="replace an earlier result at the output"
         )

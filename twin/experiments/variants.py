@@ -21,11 +21,11 @@ def replace_field(scenario: Scenario, path: str, value: Any) -> Scenario:
     for i, part in enumerate(parts[:-1]):
         if not isinstance(node, dict) or part not in node:
             raise ScenarioError(
-                f"sweep field {path!r}: {'.'.join(parts[: i + 1])} is not a scenario field"
+                f"field {path!r}: {'.'.join(parts[: i + 1])} is not a scenario field"
             )
         node = node[part]
     if not isinstance(node, dict) or parts[-1] not in node:
-        raise ScenarioError(f"sweep field {path!r} is not a scenario field")
+        raise ScenarioError(f"field {path!r} is not a scenario field")
     node[parts[-1]] = value
     name = data.pop("name")
     return scenario_from_dict(data, name=name)
