@@ -47,8 +47,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if days < 1:
         raise ScenarioError(f"--days must be >= 1, got {days}")
     city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=True)
+    simulated = days + scenario.run.warm_up_days + scenario.run.follow_up_days
     with tqdm(
-        total=days, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
+        total=simulated, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
     ) as bar:
         result = run_scenario(city, scenario, seed=seed, days=days, progress=bar.update)
     out = Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / f"{scenario.name}-{seed}"

@@ -33,6 +33,8 @@ HEADLINE_KPIS = (
     "share_coordinated_within_6h",
     "share_resolved_within_7d",
     "resolved_share",
+    "censored_resolution_share",
+    "mean_resolution_of_resolved_h",
     "p90_resolution_h",
     "crew_utilisation",
     "travel_km",

@@ -1,9 +1,12 @@
 """Published outcomes against the twin: validation and calibration of the period scenarios.
 
 Only aggregates are published (shared/data/jakarta/README.md). Each period scenario is judged on
-the published KPIs it can be compared with, as per-day rates so that a shorter run (a notebook,
-CI) is judged fairly: pass when the published value lies within the stated tolerance of the
-simulated mean. `calibrate` fits a period's unpublished parameters (each with its assumed range)
+the published KPIs it can be compared with, each computed the way the published one was: per-day
+rates (so a shorter period, a notebook or CI, is judged fairly), the resolved share of the
+period's cohort at the end of its follow-up, and the published mean "to completion", which is
+the mean over the *resolved* reports (``mean_resolution_of_resolved_h``; the SLA verdicts use
+the censoring-aware mean instead). Pass when the published value lies within the stated
+tolerance of the simulated mean. `calibrate` fits a period's unpublished parameters (each with its assumed range)
 to its published targets, on common random numbers, by a grid search.
 """
 
@@ -67,12 +70,12 @@ PUBLISHED: dict[str, list[Target]] = {
     "jakarta-2016": [
         Target("reports_per_day", 932.3, 0.10, True, f"{README}: 28,901 reports in Dec 2016"),
         Target("resolved_share", 0.84, 0.05, False, f"{README}: 84 % finished"),
-        Target("mean_resolution_h", 9.0, 0.25, True, f"{README}: about 9 h to completion"),
+        Target("mean_resolution_of_resolved_h", 9.0, 0.25, True, f"{README}: about 9 h to completion"),
     ],
     "jakarta-2020": [
         Target("reports_per_day", 376.4, 0.10, True, f"{README}: 137,776 reports in 2020"),
         Target("resolved_share", 0.9985, 0.01, False, f"{README}: 137,574 resolved (99.85 %)"),
-        Target("mean_resolution_h", 40.2, 0.25, True, f"{README}: 40.2 h to resolution"),
+        Target("mean_resolution_of_resolved_h", 40.2, 0.25, True, f"{README}: 40.2 h to resolution"),
     ],
     "jakarta-2024": [
         Target("reports_per_day", 507.8, 0.10, True, f"{README}: 185,852 reports, 508 a day"),
