@@ -165,19 +165,17 @@ def kpis_by(
 ) -> pd.DataFrame:
     """`report_kpis` for each value of `column` (one row per group), in grouped passes.
 
-    `end_h` is shared by every group; the default horizon is each group's longest observation.
+    `end_h` and the horizon are shared by every group (default horizon: the longest
+    observation of the whole frame), so the groups' means compare.
     """
     end = _end_of(frame) if end_h is None else float(end_h)
     codes, labels = pd.factorize(frame[column], sort=True)
     k = len(labels)
     n = np.bincount(codes, minlength=k).astype(float)
     received = frame["received_h"].to_numpy(dtype=float)
-    if horizon_h is None:
-        first = np.full(k, np.inf)
-        np.minimum.at(first, codes, received)
-        horizon = end - first
-    else:
-        horizon = np.full(k, float(horizon_h))
+    if horizon_h is None:  # one horizon for all groups, so their means compare
+        horizon_h = end - float(received.min()) if len(received) else 0.0
+    horizon = np.full(k, float(horizon_h))
     coord, coord_seen = _durations(frame, "coordinated_h", end)
     resol, resol_seen = _durations(frame, "closed_h", end)
     c = _grouped_km(codes, coord, coord_seen, horizon, k)

@@ -236,9 +236,9 @@ def test_grouped_kpis_equal_the_headline_kpis_per_group(synthetic_city) -> None:
         columns={"kelurahan_code": "kelurahan"}
     )
     end = r["closed_h"].max() + 5.0  # one observation end for all groups
-    grouped = kpis_by(r, "kelurahan", end_h=end)
+    grouped = kpis_by(r, "kelurahan", end_h=end, horizon_h=300.0)
     for code, group in r.groupby("kelurahan"):
-        expected = report_kpis(group, end_h=end)
+        expected = report_kpis(group, end_h=end, horizon_h=300.0)
         for key, value in expected.items():
             assert grouped.at[code, key] == pytest.approx(value, nan_ok=True), (code, key)
 

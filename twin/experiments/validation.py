@@ -70,12 +70,16 @@ PUBLISHED: dict[str, list[Target]] = {
     "jakarta-2016": [
         Target("reports_per_day", 932.3, 0.10, True, f"{README}: 28,901 reports in Dec 2016"),
         Target("resolved_share", 0.84, 0.05, False, f"{README}: 84 % finished"),
-        Target("mean_resolution_of_resolved_h", 9.0, 0.25, True, f"{README}: about 9 h to completion"),
+        Target(
+            "mean_resolution_of_resolved_h", 9.0, 0.25, True, f"{README}: about 9 h to completion"
+        ),
     ],
     "jakarta-2020": [
         Target("reports_per_day", 376.4, 0.10, True, f"{README}: 137,776 reports in 2020"),
         Target("resolved_share", 0.9985, 0.01, False, f"{README}: 137,574 resolved (99.85 %)"),
-        Target("mean_resolution_of_resolved_h", 40.2, 0.25, True, f"{README}: 40.2 h to resolution"),
+        Target(
+            "mean_resolution_of_resolved_h", 40.2, 0.25, True, f"{README}: 40.2 h to resolution"
+        ),
     ],
     "jakarta-2024": [
         Target("reports_per_day", 507.8, 0.10, True, f"{README}: 185,852 reports, 508 a day"),
