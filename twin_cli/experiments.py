@@ -118,7 +118,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from twin.reports.study_report import plot_validation, write_html
 
     periods = args.periods or list(PUBLISHED)
-    table = validate(periods, args.replications, make_runner(args), days=args.days)
+    folder = Path(args.scenarios) if args.scenarios else None
+    table = validate(periods, args.replications, make_runner(args), days=args.days, folder=folder)
     out = Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / "validation"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "validation.csv", index=False)
@@ -224,10 +225,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--replications", type=int, default=5, help="replications per period (default 5)"
     )
     validate.add_argument(
-        "--days", type=int, help="shorten every period (rates are compared per day)"
+        "--days", type=int, help="measured days of every period (rates are compared per day)"
     )
     validate.add_argument(
         "--out", metavar="DIR", help="output folder (default reports_out/validation/)"
+    )
+    validate.add_argument(
+        "--scenarios",
+        metavar="DIR",
+        help="folder of the period scenarios (default: the shipped scenarios/)",
     )
     add_parallel_options(validate)
     add_data_option(validate)

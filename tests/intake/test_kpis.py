@@ -100,7 +100,8 @@ def test_intake_gives_the_twins_figures_for_the_twins_records(api: Api, syntheti
         name="same-records",
     )  # fmt: skip
     r = run_scenario(city, scenario).reports
-    assert r["closed_h"].isna().any() and r["closed_h"].notna().any()
+    assert r["closed_h"].isna().any()
+    assert r["closed_h"].notna().any()
     origin = datetime.now(UTC) - timedelta(days=6)  # the follow-up ended a day ago
 
     def at(hours: pd.Series) -> list[datetime | None]:

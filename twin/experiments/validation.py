@@ -108,15 +108,21 @@ CALIBRATION_GRID: dict[str, dict[str, list[Any]]] = {
 }
 
 
-def period_scenario(name: str, days: int | None = None) -> Scenario:
-    """A shipped period scenario (its calibrated version when one exists), optionally shortened."""
-    folder = PROJECT_ROOT / "scenarios"
+def period_scenario(name: str, days: int | None = None, folder: Path | None = None) -> Scenario:
+    """A period scenario of `folder` (default: the shipped ones; its calibrated version when one
+    exists), optionally shortened."""
+    folder = folder or PROJECT_ROOT / "scenarios"
     path = folder / f"{name}-calibrated.toml"
     return with_days(load_scenario(path if path.is_file() else folder / f"{name}.toml"), days)
 
 
 def validate(
-    periods: list[str], replications: int, runner: Runner, *, days: int | None = None
+    periods: list[str],
+    replications: int,
+    runner: Runner,
+    *,
+    days: int | None = None,
+    folder: Path | None = None,
 ) -> pd.DataFrame:
     """Published against simulated (mean, 95 % CI) for every published KPI of every period."""
     unknown = [p for p in periods if p not in PUBLISHED]
@@ -124,7 +130,7 @@ def validate(
         raise ScenarioError(
             f"no published figures for {unknown[0]}; choose from {', '.join(PUBLISHED)}"
         )
-    scenarios = {p: period_scenario(p, days) for p in periods}
+    scenarios = {p: period_scenario(p, days, folder) for p in periods}
     tasks = [
         Task((p,), s, r, runner.data_dir) for p, s in scenarios.items() for r in range(replications)
     ]
