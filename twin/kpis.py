@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 SLA_COORDINATION_H = 6.0
 SLA_RESOLUTION_H = 168.0
 PERCENTILES = (50, 90, 99)
+MIN_RANKED_REPORTS = 20  # the twin ranks no kelurahan with fewer reports: its mean is noise
 
 # The KPIs `report_kpis` returns, as the twin and the intake API name them.
 KPI_NAMES = (

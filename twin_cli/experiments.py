@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from twin.city.datadir import PROJECT_ROOT
+from twin.reports.study_report import number
 from twin_cli.common import add_data_option, add_parallel_options
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def cmd_replicate(args: argparse.Namespace) -> int:
     print(
         f"{scenario.name}: {args.replications} replications of {scenario.run.days} days (95 % CI)"
     )
-    print(table.to_string(float_format=lambda v: f"{v:10.3f}"))
+    print(table.to_string(float_format=lambda v: f"{number(v):>10}"))
     for name, met in result["verdicts"].items():
         print(f"  target {name:<26} {'MET' if met else 'missed'}")
     print(f"\nwrote {out}/: summary_ci.csv, replications.csv, ranking_robustness.csv, report.html")
@@ -82,13 +83,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
     scenarios = [
         with_days(load_scenario(p), args.days) for p in args.scenarios
     ]  # all checked first
+    thresholds = parse_thresholds(args.threshold)
     names = "-vs-".join(s.name for s in scenarios)
     out = Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / _slug(f"compare-{names}")
-    result = compare(scenarios, args.replications, make_runner(args), out)
-    print(result["verdicts"].to_string())
+    result = compare(scenarios, args.replications, make_runner(args), out, thresholds)
+    print(result["verdicts"].to_string(float_format=number))
+    for name, diff in result["differences"].items():
+        print(f"\n{name} minus {scenarios[0].name} (95 % CI, practical threshold, verdict):")
+        shown = diff[["difference", "ci_low", "ci_high", "threshold", "verdict"]]
+        print(shown.to_string(float_format=number))
     print(result["conclusion"])
     print(f"\nwrote {out}/: verdicts.csv, difference_*.csv, compare.png, report.html")
     return 0
+
+
+def parse_thresholds(items: list[str] | None) -> dict[str, float]:
+    """``--threshold KPI=VALUE`` options as a dict (unknown KPIs are refused by `compare`)."""
+    from twin.errors import ScenarioError
+    from twin.experiments.statistics import practical_thresholds
+
+    out: dict[str, float] = {}
+    for item in items or []:
+        kpi, sep, value = item.partition("=")
+        try:
+            out[kpi.strip()] = float(value)
+        except ValueError:
+            raise ScenarioError(
+                f"--threshold {item!r}: expected KPI=NUMBER, e.g. mean_resolution_h=0.5"
+            ) from None
+        if not sep:
+            raise ScenarioError(f"--threshold {item!r}: expected KPI=NUMBER")
+    practical_thresholds(out)
+    return out
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -107,7 +133,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     result = run_sweep(sweep, make_runner(args), out, city=city)
     cols = [*sweep.grid, "mean_resolution_h", "mean_coordination_h", "share_resolved_within_7d"]
-    print(result["table"][cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(result["table"][cols].to_string(index=False, float_format=number))
     print(f"\nwrote {out}/: sweep.csv, minimum_staffing.csv, staffing_curve.png, report.html")
     return 0
 
@@ -130,7 +156,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     shown = table[
         ["period", "kpi", "published", "simulated", "ci_low", "ci_high", "tolerance", "pass"]
     ]
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(shown.to_string(index=False, float_format=number))
     missed = int((~table["pass"]).sum())
     print(f"\n{len(table) - missed} of {len(table)} published KPIs within tolerance; wrote {out}/")
     return 0 if missed == 0 else 1
@@ -143,7 +169,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     source = Path(args.scenario)
     fit = calibrate(source, args.replications, make_runner(args), days=args.days)
     path = write_calibrated(source.stem, fit["best"], fit["table"], source.parent)
-    print(fit["table"].head(5).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(fit["table"].head(5).to_string(index=False, float_format=number))
     print(f"\nbest: {fit['best']} (loss {fit['loss']:.2f}); wrote {path}")
     return 0
 
@@ -198,6 +224,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     compare.add_argument(
         "--out", metavar="DIR", help="output folder (default reports_out/compare-...)"
+    )
+    compare.add_argument(
+        "--threshold",
+        action="append",
+        metavar="KPI=VALUE",
+        help="practical threshold of a KPI (default 0.5 h for times, 0.01 for shares); repeatable",
     )
     add_parallel_options(compare)
     add_data_option(compare)

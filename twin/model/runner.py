@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from twin.kpis import judge_targets, kpis_by, rank_kelurahan, report_kpis
+from twin.kpis import MIN_RANKED_REPORTS, judge_targets, kpis_by, rank_kelurahan, report_kpis
 from twin.model.demand import OUTCOMES, generate_reports
 from twin.model.process import CityTwin
 from twin.model.streams import RandomStreams
@@ -209,7 +209,8 @@ def run_scenario(
     per_kel.insert(0, "kelurahan_name", table["kelurahan"].to_numpy())
     per_kel.insert(1, "kota", table["kota"].to_numpy())
     per_kel["crews"] = [sum(1 for c in twin.crews if c.home == k) for k in range(city.n_kelurahan)]
-    per_kel = rank_kelurahan(per_kel.rename_axis("kelurahan_code"))
+    per_kel = rank_kelurahan(per_kel.rename_axis("kelurahan_code"), min_reports=MIN_RANKED_REPORTS)
+    ranked = per_kel[per_kel["rank"] > 0]
 
     summary: dict[str, Any] = {
         "scenario": scenario.name,
@@ -234,8 +235,8 @@ def run_scenario(
         "by_category": kpis_by(kpi_frame, "category", **observed)[
             ["reports", "mean_resolution_h", "resolved_share"]
         ].to_dict(orient="index"),
-        "best_15": per_kel.head(15).index.tolist(),
-        "worst_15": per_kel[per_kel["reports"] > 0].tail(15).index.tolist()[::-1],
+        "best_15": ranked.head(15).index.tolist(),
+        "worst_15": ranked.tail(15).index.tolist()[::-1],
         "runtime_s": round(time.perf_counter() - started, 2),
     }
     summary["targets"] = judge_targets(kpis, scenario.targets)
