@@ -173,6 +173,19 @@ def test_rank_robustness_flags_stable_members(runner: Runner) -> None:
     assert (ranking["rank_mean"] <= ranking["rank_high"]).all()
     assert (ranking["group"] == "best").sum() == 2
     assert np.all(np.diff(ranking["rank_mean"].to_numpy()) >= 0)
+    # a real difference makes members stable: one kelurahan always fastest, one always slowest
+    codes = ranking.sort_values("rank_mean", ascending=False).index  # the slowest made fastest
+    fixed = []
+    for r in results:
+        kel = r.kelurahan.copy()
+        kel.loc[codes[0], "mean_resolution_h"] = 0.01
+        kel.loc[codes[1], "mean_resolution_h"] = 1e6
+        fixed.append(dataclasses.replace(r, kelurahan=kel))
+    clear = st.rank_robustness(fixed, top=2, min_reports=5)
+    assert bool(clear.loc[codes[0], "stable"])
+    assert clear.loc[codes[0], "group"] == "best"
+    assert bool(clear.loc[codes[1], "stable"])
+    assert clear.loc[codes[1], "group"] == "worst"
     few = st.rank_robustness(results, top=2, min_reports=10_000)
     assert few.empty  # nobody has enough reports to be ranked
 
