@@ -265,7 +265,7 @@ def test_unanswered_reports_stay_waiting_and_leave_the_others_alone(synthetic_ci
     assert a.summary["outcomes"]["unanswered"] == 0
     from twin.reports.run_files import format_summary
 
-    assert f"never picked up              {unanswered.sum():,}" in format_summary(b.summary)
+    assert f"never picked up{' ' * 20}{unanswered.sum():,}" in format_summary(b.summary)
 
 
 def test_records_are_pinned_on_a_small_synthetic_run(synthetic_city) -> None:  # type: ignore[no-untyped-def]
