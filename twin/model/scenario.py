@@ -334,7 +334,12 @@ class RunParams:
     Attributes
     ----------
     days
-        Simulated days.
+        The measured period, in days: its reports are the run's cohort.
+    warm_up_days
+        Days simulated before the period (their reports load the crews but are not counted).
+    follow_up_days
+        Days simulated after the period: its reports keep being handled (and new ones keep
+        arriving) so the cohort is followed up; reports still open then are censored.
     seed
         Base seed of the random streams.
     start_date
@@ -344,6 +349,8 @@ class RunParams:
     """
 
     days: int = 30
+    warm_up_days: int = 7
+    follow_up_days: int = 14
     seed: int = 42
     start_date: str = "2016-12-01"
     only_kelurahan: tuple[str, ...] = ()
@@ -391,6 +398,9 @@ def validate(s: Scenario) -> None:
     d, c, k = s.demand, s.coordination, s.crews
     if s.run.days < 1:
         raise ScenarioError(f"run.days must be >= 1, got {s.run.days}")
+    for name in ("warm_up_days", "follow_up_days"):
+        if getattr(s.run, name) < 0:
+            raise ScenarioError(f"run.{name} must be >= 0, got {getattr(s.run, name)}")
     _non_negative("demand.reports_per_day", d.reports_per_day)
     for name, n, values in (
         ("hourly_profile", 24, d.hourly_profile),
