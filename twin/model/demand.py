@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from twin.city.assembly import City
-    from twin.model.scenario import Distribution, Scenario
+    from twin.model.parameters import Distribution
+    from twin.model.scenario import Scenario
     from twin.model.streams import RandomStreams
 
 OUTCOMES = ("ppsu", "agency", "invalid", "duplicate", "unanswered")

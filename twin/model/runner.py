@@ -116,10 +116,12 @@ def run_scenario(
     times = {
         "submitted": f["submitted_min"].to_numpy(),
         "received": f["received_min"].to_numpy(),
-        "coordinated": np.where(twin.coordinated_min <= until, twin.coordinated_min, np.nan),
-        "assigned": twin.assigned_min,
-        "arrived": np.where(twin.arrived_min <= until, twin.arrived_min, np.nan),
-        "done": np.where(twin.done_min <= until, twin.done_min, np.nan),
+        "coordinated": np.where(
+            twin.timeline.coordinated_min <= until, twin.timeline.coordinated_min, np.nan
+        ),
+        "assigned": twin.timeline.assigned_min,
+        "arrived": np.where(twin.timeline.arrived_min <= until, twin.timeline.arrived_min, np.nan),
+        "done": np.where(twin.timeline.done_min <= until, twin.timeline.done_min, np.nan),
         "closed": closed,
     }
     table = city.table
@@ -142,9 +144,9 @@ def run_scenario(
             "lon": f["lon"].to_numpy(),
             "lat": f["lat"].to_numpy(),
             "node": f["node"].to_numpy(),
-            "crew": twin.crew_of,
-            "visits": twin.visits,
-            "travel_km": twin.travel_km,
+            "crew": twin.timeline.crew_of,
+            "visits": twin.timeline.visits,
+            "travel_km": twin.timeline.travel_km,
         }
     )
     for stage in STAGES:
@@ -184,7 +186,7 @@ def run_scenario(
         "crews": len(twin.crews),
         "dispatch": scenario.crews.dispatch,
         "pooling": scenario.crews.pooling,
-        "travel_km": float(twin.travel_km.sum() + twin.return_km),
+        "travel_km": float(twin.timeline.travel_km.sum() + twin.return_km),
         "outcomes": {name: int((f["outcome"] == i).sum()) for i, name in enumerate(OUTCOMES)},
         "by_kota": kpis_by(kpi_frame, "kota")[
             ["reports", "mean_resolution_h", "resolved_share"]
