@@ -285,5 +285,5 @@ def test_records_are_pinned_on_a_small_synthetic_run(synthetic_city) -> None:  #
     ).hexdigest()
     assert (len(reports), digest) == (
         1497,
-        "0406f1c4ceab751408a4671d90c0595ff714a8fa5e5887d3686fb2bc23019296",
+        "c495b5ef1b93ec0004effc64b460e3d507989a1def99119aeac3d2eca8e70ba8",
     )

@@ -55,7 +55,8 @@ class Reports:
     ----------
     frame
         Columns: ``submitted_min, received_min, kelurahan, node, lon, lat, access_m, category,
-        channel, outcome, handling_min, agency_min, work_min, verify_min, rework_u, flood``.
+        channel, outcome, handling_min, agency_min, work_min, verify_min, rework_u, patience_min,
+        flood``.
     categories, channels
         Names behind the integer codes.
     """
@@ -201,6 +202,8 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
             "work_min": work,
             "verify_min": sample(k.verify_delay, streams.get("verification.delay"), n),
             "rework_u": streams.get("verification.rework").random(n),
+            "patience_min": streams.get("desk.patience").exponential(1.0, n)
+            * (c.patience_h * 60 if c.patience_h > 0 else np.inf),
             "flood": flood,
         }
     )

@@ -14,6 +14,8 @@ from twin.errors import ScenarioError
 
 DISPATCH_POLICIES = ("nearest", "least_loaded", "fifo", "priority")
 POOLING = ("kelurahan", "kecamatan")
+DESK_DISCIPLINES = ("fifo", "priority")
+ALL_WEEK = (0, 1, 2, 3, 4, 5, 6)  # Monday = 0
 DISTRIBUTIONS = ("lognormal", "exponential", "fixed")
 
 # Category mix: Jakarta CRM 2020 top categories (public order 15,968; garbage 14,494; illegal
@@ -181,22 +183,48 @@ class CoordinationParams:
     ----------
     enabled
         False skips the step (for verification runs).
+    staff_per_kelurahan
+        Desk staff coordinating reports in each kelurahan (each handles one report at a time).
+    staff_table
+        A CSV ``kelurahan_code,staff`` listing every kelurahan's desk staff (replaces the
+        default); empty: none. A relative path is relative to the scenario file.
     office_open_h, office_close_h
-        Hours of the day the kelurahan desk coordinates (reports wait outside them).
+        Hours of the day the kelurahan desk works (reports wait outside them; handling pauses
+        at closing and resumes at the next opening).
+    working_days
+        Weekdays the desk works, Monday = 0.
+    closed_on_holidays
+        The desk is closed on Indonesia's public holidays (from the `holidays` package).
+    discipline
+        ``fifo`` (oldest first) or ``priority`` (categories in ``crews.priority_order`` first,
+        then oldest first).
+    escalate_after_h
+        A report waiting longer than this jumps the queue (0: never); matters under ``priority``.
+    patience_h
+        Mean patience of a waiting report, hours (exponential): a report still waiting for the
+        desk after its patience is abandoned, never picked up (0: infinite patience).
     handling
-        Time from pick-up to coordinated, minutes.
+        Time from pick-up to coordinated, working minutes.
     agency_share
         Share of valid reports handed to an agency (OPD) instead of PPSU.
     agency_delay
         Agency's time from hand-over to resolution, minutes.
     unanswered_share
-        Share of reports the kelurahan never picks up: they stay waiting (Menunggu) and are
-        neither coordinated nor resolved within the run (Dec 2016: 84 % finished).
+        Residual lever: share of reports the kelurahan never picks up regardless of its load
+        (they stay waiting, Menunggu). Abandonment after ``patience_h`` is the mechanism; this
+        share covers what it does not explain, and each run reports both.
     """
 
     enabled: bool = True
+    staff_per_kelurahan: int = 2
+    staff_table: str = ""
     office_open_h: float = 7.0
     office_close_h: float = 22.0
+    working_days: tuple[int, ...] = ALL_WEEK
+    closed_on_holidays: bool = True
+    discipline: str = "fifo"
+    escalate_after_h: float = 0.0
+    patience_h: float = 0.0
     handling: Distribution = field(default_factory=lambda: Distribution("lognormal", 60.0, 60.0))
     agency_share: float = 0.15
     agency_delay: Distribution = field(

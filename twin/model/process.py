@@ -1,22 +1,25 @@
 """The SimPy model of one run: the stages of a report's life composed on one clock.
 
-A report's life follows Jakarta's statuses. It waits (Menunggu) until the kelurahan desk picks it
-up and coordinates it (Koordinasi: the 6-hour clock, `stages.desk`); it is then closed as invalid
-or duplicate, handed to an agency (Disposisi to an OPD, `stages.agencies`), or dispatched to PPSU
-(`stages.ppsu`): a crew rides to it over the road network (`stages.riding`), works on site,
-uploads a photo, and the desk verifies it (Selesai). The clock unit is minutes.
+A report's life follows Jakarta's statuses. It waits (Menunggu) for its kelurahan desk, whose
+staff pick it up and coordinate it (Koordinasi: the 6-hour clock, `stages.desk`); it is then
+closed as invalid or duplicate, handed to an agency (Disposisi to an OPD, `stages.agencies`), or
+dispatched to PPSU (`stages.ppsu`): a crew rides to it over the road network (`stages.riding`),
+works on site, uploads a photo, and the desk verifies it (Selesai). The clock unit is minutes.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 
-from twin.model.demand import AGENCY, DUPLICATE, INVALID, UNANSWERED
+from twin.model.calendar import WorkingCalendar
+from twin.model.demand import AGENCY, PPSU, UNANSWERED
+from twin.model.staffing import desk_staff
 from twin.model.stages.agencies import agency_closed_min
-from twin.model.stages.desk import coordination_done_min
+from twin.model.stages.desk import Desks
 from twin.model.stages.ppsu import PpsuCrews
 from twin.model.stages.riding import Rider
 from twin.model.stages.teams import Timeline
@@ -30,6 +33,11 @@ if TYPE_CHECKING:
     from twin.model.demand import Reports
     from twin.model.scenario import Scenario
     from twin.model.stages.teams import Crew, Job
+
+
+def priority_rank(categories: list[str], order: tuple[str, ...]) -> NDArray[np.int64]:
+    """Rank of each category code (0 most urgent; categories not in `order` last)."""
+    return np.array([order.index(c) if c in order else len(order) for c in categories])
 
 
 class CityTwin:
@@ -55,14 +63,32 @@ class CityTwin:
         self.scenario = scenario
         self.reports = reports
         f = reports.frame
+        self._outcome = f["outcome"].to_numpy()
+        self._agency_min = f["agency_min"].to_numpy()
         self.timeline = Timeline.empty(len(f))
-        coordinated = coordination_done_min(
-            f["received_min"].to_numpy(), f["handling_min"].to_numpy(), scenario
-        )
-        coordinated[f["outcome"].to_numpy() == UNANSWERED] = np.nan  # never picked up
-        self.timeline.coordinated_min = coordinated
         self.rider = Rider(self.env, city, travel=scenario.crews.travel)
         self.ppsu = PpsuCrews(self.env, self.rider, self.timeline, city, scenario)
+        jobs = self.ppsu.jobs(city, reports, scenario)
+        self._job_of: dict[int, Job] = {job.index: job for job in jobs}
+        c, run = scenario.coordination, scenario.run
+        self.staff = desk_staff(city, scenario)
+        if run.only_kelurahan:
+            self.staff[~np.isin(city.kelurahan.codes, run.only_kelurahan)] = 0
+        self.calendar = WorkingCalendar(
+            run.start_date, run.days, c.office_open_h, c.office_close_h, c.working_days,
+            closed_on_holidays=c.closed_on_holidays,
+        )  # fmt: skip
+        self.desks = Desks(
+            self.env, self.timeline, self.calendar, self.staff,
+            f["received_min"].to_numpy(), f["handling_min"].to_numpy(),
+            f["patience_min"].to_numpy(), f["kelurahan"].to_numpy(),
+            priority_rank(reports.categories, scenario.crews.priority_order)[
+                f["category"].to_numpy()
+            ],
+            self._route,
+            priority=c.discipline == "priority",
+            escalate_after_min=c.escalate_after_h * 60 if c.escalate_after_h > 0 else math.inf,
+        )  # fmt: skip
         self.return_km = 0.0  # riding home, not attributable to a report
 
     @property
@@ -75,34 +101,44 @@ class CityTwin:
         """PPSU crews' busy spells: ``(crew, start_min, end_min)``."""
         return self.ppsu.teams.busy_log
 
-    def feed_jobs(self, jobs: list[Job], submit: Callable[[Job], None]) -> None:
-        """Hand each job to `submit` when its coordination is done.
+    def _route(self, i: int) -> None:
+        """Coordinated: close, hand to an agency, or dispatch to PPSU."""
+        outcome = self._outcome[i]
+        now = self.env.now
+        if outcome == PPSU:
+            self.ppsu.teams.submit(self._job_of[i])
+        elif outcome == AGENCY:
+            self.timeline.closed_min[i] = agency_closed_min(now, self._agency_min[i])
+        else:
+            self.timeline.closed_min[i] = now
 
-        A chain of timeouts with callbacks, one pending at a time: lighter than a generator
-        process for 300,000 hand-overs a simulated year.
-        """
+    def _skip_desk(self, arrivals: list[int]) -> None:
+        """Coordination disabled (verification runs): every report is routed on receipt."""
         env = self.env
-        ready = self.timeline.coordinated_min[[j.index for j in jobs]]
-        order = np.argsort(ready, kind="stable")
-        feed = iter(zip(ready[order].tolist(), [jobs[i] for i in order], strict=True))
+        received = self.reports.frame["received_min"].to_numpy()
+        feed = iter(arrivals)
         pending = next(feed, None)
 
-        def hand_over(_: object = None) -> None:
+        def arrive(_: object = None) -> None:
             nonlocal pending
-            while pending is not None and pending[0] <= env.now:
-                submit(pending[1])
+            while pending is not None and received[pending] <= env.now:
+                self.timeline.picked_min[pending] = env.now
+                self.timeline.coordinated_min[pending] = env.now
+                self._route(pending)
                 pending = next(feed, None)
             if pending is not None:
-                env.timeout(pending[0] - env.now).callbacks.append(hand_over)
+                env.timeout(received[pending] - env.now).callbacks.append(arrive)
 
-        hand_over()
+        arrive()
 
     def run(self, *, until_min: float, progress: Callable[[float], object] | None = None) -> None:
         """Run the model until `until_min` (minutes), reporting progress each simulated day."""
         env = self.env
-        self.feed_jobs(
-            self.ppsu.jobs(self.city, self.reports, self.scenario), self.ppsu.teams.submit
-        )
+        arrivals = np.flatnonzero(self._outcome != UNANSWERED).tolist()  # residual: never seen
+        if self.scenario.coordination.enabled:
+            self.desks.start(arrivals)
+        else:
+            self._skip_desk(arrivals)
         days = int(np.ceil(until_min / 1440))
         self.ppsu.teams.start(days)
         day = 1440.0
@@ -112,20 +148,23 @@ class CityTwin:
                 progress(1)
             day += 1440.0
         env.run(until=until_min)
+        self.desks.finish(until_min)
         self.return_km = self.rider.add_up_km(self.timeline.travel_km)
         self.ppsu.teams.finish(until_min)
         if progress is not None:
             progress(1)
 
+    def outcomes(self) -> NDArray[np.int64]:
+        """Each report's outcome code; reports abandoned at the desk become ``unanswered``."""
+        out = self._outcome.copy()
+        out[self.desks.abandoned] = UNANSWERED
+        return out
+
+    def never_picked_up(self) -> dict[str, int]:
+        """Reports never picked up: abandoned at the desk (mechanism) and the residual lever."""
+        residual = int((self._outcome == UNANSWERED).sum())
+        return {"abandoned": int(self.desks.abandoned.sum()), "residual": residual}
+
     def outcome_closed_min(self) -> NDArray[np.float64]:
         """Closing time of every report, whatever its path (NaN while still open)."""
-        t = self.timeline
-        outcome = self.reports.frame["outcome"].to_numpy()
-        closed = t.closed_min.copy()
-        desk_closed = (outcome == INVALID) | (outcome == DUPLICATE)
-        closed[desk_closed] = t.coordinated_min[desk_closed]
-        agency = outcome == AGENCY
-        closed[agency] = agency_closed_min(
-            t.coordinated_min[agency], self.reports.frame["agency_min"].to_numpy()[agency]
-        )
-        return closed
+        return self.timeline.closed_min.copy()

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from twin.model.scenario import Scenario
 
 TIMEZONE = "Asia/Jakarta"
-STAGES = ("submitted", "received", "coordinated", "assigned", "arrived", "done", "closed")
+STAGES = (
+    "submitted",
+    "received",
+    "picked_up",
+    "coordinated",
+    "assigned",
+    "arrived",
+    "done",
+    "closed",
+)
 
 
 @dataclass(slots=True)
@@ -111,11 +120,13 @@ def run_scenario(
     until = run.days * 1440.0
     twin.run(until_min=until, progress=progress)
     closed = twin.outcome_closed_min()
+    outcomes = twin.outcomes()
     closed[closed > until] = np.nan  # not closed by the end of the run
     f = reports.frame
     times = {
         "submitted": f["submitted_min"].to_numpy(),
         "received": f["received_min"].to_numpy(),
+        "picked_up": np.where(twin.timeline.picked_min <= until, twin.timeline.picked_min, np.nan),
         "coordinated": np.where(
             twin.timeline.coordinated_min <= until, twin.timeline.coordinated_min, np.nan
         ),
@@ -139,7 +150,7 @@ def run_scenario(
             "channel": pd.Categorical.from_codes(
                 f["channel"].to_numpy(), pd.Index(reports.channels)
             ),
-            "outcome": pd.Categorical.from_codes(f["outcome"].to_numpy(), pd.Index(OUTCOMES)),
+            "outcome": pd.Categorical.from_codes(outcomes, pd.Index(OUTCOMES)),
             "flood_day_surge": f["flood"].to_numpy(),
             "lon": f["lon"].to_numpy(),
             "lat": f["lat"].to_numpy(),
@@ -187,7 +198,11 @@ def run_scenario(
         "dispatch": scenario.crews.dispatch,
         "pooling": scenario.crews.pooling,
         "travel_km": float(twin.timeline.travel_km.sum() + twin.return_km),
-        "outcomes": {name: int((f["outcome"] == i).sum()) for i, name in enumerate(OUTCOMES)},
+        "outcomes": {name: int((outcomes == i).sum()) for i, name in enumerate(OUTCOMES)},
+        "never_picked_up": twin.never_picked_up(),
+        "desk_staff": int(twin.staff.sum()),
+        "desk_utilisation": twin.desks.handled_min()
+        / max(1e-9, float(twin.staff.sum()) * twin.calendar.open_minutes(run.days)),
         "by_kota": kpis_by(kpi_frame, "kota")[
             ["reports", "mean_resolution_h", "resolved_share"]
         ].to_dict(orient="index"),

@@ -19,6 +19,7 @@ from typing import Any
 
 from twin.errors import ScenarioError
 from twin.model.parameters import (
+    DESK_DISCIPLINES,
     DISPATCH_POLICIES,
     POOLING,
     CityParams,
@@ -104,6 +105,21 @@ def validate(s: Scenario) -> None:
         raise ScenarioError(
             f"coordination: office hours must satisfy 0 <= office_open_h < office_close_h <= 24, got {c.office_open_h}-{c.office_close_h}"
         )
+    if c.staff_per_kelurahan < 0:
+        raise ScenarioError(
+            f"coordination.staff_per_kelurahan must be >= 0, got {c.staff_per_kelurahan}"
+        )
+    for i, day in enumerate(c.working_days):
+        if not 0 <= day <= 6:
+            raise ScenarioError(
+                f"coordination.working_days[{i}] must be a weekday 0-6 (Monday = 0), got {day}"
+            )
+    if c.discipline not in DESK_DISCIPLINES:
+        raise ScenarioError(
+            f"coordination.discipline: unknown discipline {c.discipline!r}; choose from {', '.join(DESK_DISCIPLINES)}"
+        )
+    check_non_negative("coordination.escalate_after_h", c.escalate_after_h)
+    check_non_negative("coordination.patience_h", c.patience_h)
     c.handling.validate("coordination.handling")
     c.agency_delay.validate("coordination.agency_delay")
     check_share("coordination.agency_share", c.agency_share)
@@ -225,6 +241,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+TABLE_FIELDS = (("coordination", "staff_table"), ("crews", "staff_table"))
+
+
 def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario file not found")
@@ -234,6 +253,10 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ScenarioError(f"{path}: not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: not a UTF-8 text file") from exc
+    for group, key in TABLE_FIELDS:  # a table named in a file is relative to that file
+        table = data.get(group, {}).get(key) if isinstance(data.get(group), dict) else None
+        if isinstance(table, str) and table and not Path(table).is_absolute():
+            data[group][key] = str((path.parent / table).resolve())
     base = data.pop("base", None)
     if base is None:
         return data

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
-
-
-def agency_closed_min(
-    coordinated: NDArray[np.float64], agency_min: NDArray[np.float64]
-) -> NDArray[np.float64]:
+def agency_closed_min(coordinated: float, agency_min: float) -> float:
     """When each agency report closes: its hand-over plus the agency's delay."""
     return coordinated + agency_min

@@ -33,8 +33,8 @@ class Timeline:
 
     Attributes
     ----------
-    coordinated_min, assigned_min, arrived_min, done_min, closed_min
-        When the report was coordinated, first got a team, the team arrived (last visit), the
+    picked_min, coordinated_min, assigned_min, arrived_min, done_min, closed_min
+        When the desk picked the report up, when it was coordinated, first got a team, the team arrived (last visit), the
         work was done (last visit), and the report was closed.
     crew_of
         PPSU crew of the last visit (-1: none).
@@ -44,6 +44,7 @@ class Timeline:
         Kilometres ridden for the report.
     """
 
+    picked_min: np.ndarray
     coordinated_min: np.ndarray
     assigned_min: np.ndarray
     arrived_min: np.ndarray
@@ -57,6 +58,7 @@ class Timeline:
     def empty(cls, n: int) -> Timeline:
         """A timeline of `n` reports that have reached no stage yet."""
         return cls(
+            np.full(n, np.nan),
             np.full(n, np.nan),
             np.full(n, np.nan),
             np.full(n, np.nan),
