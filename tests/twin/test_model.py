@@ -45,7 +45,7 @@ def mmc_scenario(
                 "invalid_share": 0.0,
                 "duplicate_share": 0.0,
             },
-            "coordination": {"enabled": False, "agency_share": 0.0},
+            "coordination": {"enabled": False, "agency_scale": 0.0},
             "crews": {
                 "per_kelurahan": crews,
                 "complaint_duty_share": 1.0,
@@ -285,5 +285,30 @@ def test_records_are_pinned_on_a_small_synthetic_run(synthetic_city) -> None:  #
     ).hexdigest()
     assert (len(reports), digest) == (
         1497,
-        "c495b5ef1b93ec0004effc64b460e3d507989a1def99119aeac3d2eca8e70ba8",
+        "5a711a43e4654d4d9745de748bb8b6e290defdb8b4a07aec11de181c14e29008",
     )
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        ("31.99.99.9999,2\n", "unknown kelurahan code 31.99.99.9999"),
+        ("", "is missing from"),
+        ("{first},x\n", "must be a whole number >= 0"),
+    ],
+)
+def test_a_staff_table_with_bad_codes_is_refused(
+    synthetic_city, tmp_path: Path, rows: str, fragment: str
+) -> None:  # type: ignore[no-untyped-def]
+    from twin.errors import ScenarioError
+
+    codes = list(synthetic_city.kelurahan.codes)
+    body = "".join(f"{c},2\n" for c in codes[1:]) + rows.format(first=codes[0])
+    table = tmp_path / "desk.csv"
+    table.write_text("kelurahan_code,staff\n" + body)
+    scenario = scenario_from_dict(
+        {"run": {"days": 1}, "coordination": {"staff_table": str(table)}}, name="t"
+    )
+    with pytest.raises(ScenarioError, match=fragment) as err:
+        run_scenario(synthetic_city, scenario)
+    assert str(err.value).startswith("coordination.staff_table: ")

@@ -73,6 +73,10 @@ class WorkingCalendar:
         """Every opening time, in order."""
         return [t for t in self.open_min if t < math.inf]
 
+    def works_on(self, day: int) -> bool:
+        """Whether day number `day` is a working day."""
+        return day < self.n_days and self.open_min[day] < math.inf
+
     def is_open(self, t: float) -> bool:
         """Whether the calendar is open at minute `t` (closing time itself is closed)."""
         d = int(t // 1440)

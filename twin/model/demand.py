@@ -55,8 +55,8 @@ class Reports:
     ----------
     frame
         Columns: ``submitted_min, received_min, kelurahan, node, lon, lat, access_m, category,
-        channel, outcome, handling_min, agency_min, work_min, verify_min, rework_u, patience_min,
-        flood``.
+        channel, outcome, agency, handling_min, handover_min, work_min, wait_min, verify_min,
+        rework_u, patience_min, flood``.
     categories, channels
         Names behind the integer codes.
     """
@@ -170,8 +170,8 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
     entry_delay = streams.get("channel.delay").exponential(1.0, n) * delay_mean
 
     triage = streams.get("triage").random(n)
-    outcome = np.full(n, PPSU)
-    outcome[streams.get("disposition").random(n) < scenario.coordination.agency_share] = AGENCY
+    agency = route_reports(scenario, categories, category, streams.get("disposition").random(n))
+    outcome = np.where(agency >= 0, AGENCY, PPSU)
     outcome[triage < d.invalid_share + d.duplicate_share] = DUPLICATE
     outcome[triage < d.invalid_share] = INVALID
     # never picked up, so never triaged either: its own stream keeps the others' draws (CRN)
@@ -184,6 +184,17 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
         pick = category == i  # every category draws its whole run from its own stream
         draws = sample(k.work[name], streams.get(f"work.{name}"), n)
         work[pick] = draws[pick]
+
+    # per destination: the agency's hand-over delay, and the wait of a job that spans days
+    handover = np.zeros(n)
+    second_share = np.full(n, k.second_day_share)
+    wait = sample(k.second_day_wait, streams.get("ppsu.second_day.wait"), n)
+    for j, (name, a) in enumerate(scenario.agencies.items()):
+        pick = agency == j
+        handover[pick] = sample(a.handover, streams.get(f"agency.{name}.handover"), n)[pick]
+        wait[pick] = sample(a.second_visit_wait, streams.get(f"agency.{name}.wait"), n)[pick]
+        second_share[pick] = a.second_visit_share
+    wait[streams.get("second_visit").random(n) >= second_share] = 0.0
 
     frame = pd.DataFrame(
         {
@@ -198,7 +209,9 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
             "channel": channel,
             "outcome": outcome,
             "handling_min": sample(c.handling, streams.get("coordination"), n),
-            "agency_min": sample(c.agency_delay, streams.get("agency"), n),
+            "agency": agency,
+            "handover_min": handover,
+            "wait_min": wait,
             "work_min": work,
             "verify_min": sample(k.verify_delay, streams.get("verification.delay"), n),
             "rework_u": streams.get("verification.rework").random(n),
@@ -211,6 +224,23 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
     frame = frame[frame["received_min"] < run.days * 1440.0]
     frame = frame.sort_values("received_min", kind="stable").reset_index(drop=True)
     return Reports(frame=frame, categories=categories, channels=channels)
+
+
+def route_reports(
+    scenario: Scenario, categories: list[str], category: NDArray[np.int64], u: NDArray[np.float64]
+) -> NDArray[np.int64]:
+    """Each report's agency (index into ``scenario.agencies``), or -1 for PPSU, by the routing
+    table: uniform `u` falls into the category's cumulative agency shares, the rest is PPSU."""
+    names = list(scenario.agencies)
+    scale = scenario.coordination.agency_scale
+    out = np.full(len(category), -1, dtype=np.int64)
+    for i, name in enumerate(categories):
+        route = scenario.routing[name]
+        cum = np.cumsum([scale * route.get(a, 0.0) for a in names])
+        pick = category == i
+        dest = np.searchsorted(cum, u[pick], side="right")
+        out[pick] = np.where(dest < len(names), dest, -1)
+    return out
 
 
 def _flood_categories(

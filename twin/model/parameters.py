@@ -15,6 +15,7 @@ from twin.errors import ScenarioError
 DISPATCH_POLICIES = ("nearest", "least_loaded", "fifo", "priority")
 POOLING = ("kelurahan", "kecamatan")
 DESK_DISCIPLINES = ("fifo", "priority")
+STAFFING_RULES = ("uniform", "demand")
 ALL_WEEK = (0, 1, 2, 3, 4, 5, 6)  # Monday = 0
 DISTRIBUTIONS = ("lognormal", "exponential", "fixed")
 
@@ -205,10 +206,9 @@ class CoordinationParams:
         desk after its patience is abandoned, never picked up (0: infinite patience).
     handling
         Time from pick-up to coordinated, working minutes.
-    agency_share
-        Share of valid reports handed to an agency (OPD) instead of PPSU.
-    agency_delay
-        Agency's time from hand-over to resolution, minutes.
+    agency_scale
+        Multiplies every agency share of the routing table (what it takes from an agency goes
+        to PPSU, and the other way round): one calibration knob for "more goes to the agencies".
     unanswered_share
         Residual lever: share of reports the kelurahan never picks up regardless of its load
         (they stay waiting, Menunggu). Abandonment after ``patience_h`` is the mechanism; this
@@ -226,10 +226,7 @@ class CoordinationParams:
     escalate_after_h: float = 0.0
     patience_h: float = 0.0
     handling: Distribution = field(default_factory=lambda: Distribution("lognormal", 60.0, 60.0))
-    agency_share: float = 0.15
-    agency_delay: Distribution = field(
-        default_factory=lambda: Distribution("lognormal", 1440.0, 1440.0)
-    )
+    agency_scale: float = 1.0
     unanswered_share: float = 0.0
 
 
@@ -241,6 +238,12 @@ class CrewParams:
     ----------
     per_kelurahan
         PPSU headcount per kelurahan (published: 40-70).
+    staffing
+        How crews are spread: ``uniform`` (every kelurahan the same) or ``demand``
+        (proportional to each kelurahan's expected reports, the city's total kept, at least 1).
+    staff_table
+        A CSV ``kelurahan_code,staff`` of crews answering reports per kelurahan (replaces the
+        rule); empty: none.
     complaint_duty_share
         Share of the headcount that answers reports (the rest do routine sweeping and
         drainage work); crews per kelurahan = max(1, round(per_kelurahan x share)).
@@ -261,11 +264,18 @@ class CrewParams:
         Kelurahan staff verify the proof photo.
     rework_probability
         Chance that verification sends the job back for another visit.
+    second_day_share
+        Share of PPSU jobs that need a second visit (material to fetch, work too big for one
+        shift).
+    second_day_wait
+        Time from the first visit to the job's return to the queue, minutes.
     verify_delay
         Time to verify, minutes.
     """
 
     per_kelurahan: int = 50
+    staffing: str = "uniform"
+    staff_table: str = ""
     complaint_duty_share: float = 0.1
     shifts: tuple[tuple[float, float], ...] = ((6.0, 14.0), (14.0, 22.0))
     dispatch: str = "nearest"
@@ -283,6 +293,10 @@ class CrewParams:
         default_factory=lambda: Distribution("exponential", 30.0, 30.0)
     )
     priority_order: tuple[str, ...] = DEFAULT_PRIORITY
+    second_day_share: float = 0.0
+    second_day_wait: Distribution = field(
+        default_factory=lambda: Distribution("fixed", 1440.0, 0.0)
+    )
 
     @property
     def crews_per_kelurahan(self) -> int:
@@ -292,6 +306,81 @@ class CrewParams:
             if self.per_kelurahan
             else 0
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyParams:
+    """An agency (OPD) answering reports with field teams per kota (its Suku Dinas).
+
+    Attributes
+    ----------
+    teams_per_kota
+        Field teams per kota, each taking one job at a time.
+    open_h, close_h
+        Hours the teams work (one shift; a team busy at closing finishes the job in overtime).
+    working_days
+        Weekdays worked, Monday = 0.
+    closed_on_holidays
+        No field work on Indonesia's public holidays.
+    handover
+        Time from the desk's hand-over (Disposisi) to the job entering the agency's queue,
+        minutes (letters, scheduling).
+    second_visit_share
+        Share of jobs that span days: the team leaves after the first visit and comes back
+        after a wait for material or a permit.
+    second_visit_wait
+        That wait, minutes.
+
+    Notes
+    -----
+    Teams ride from the agency's base in each kota: the kelurahan office nearest the middle of
+    the kota's kelurahan offices stands in for the Suku Dinas office. Work on site takes the
+    report's category work time (``crews.work``), on each visit.
+    """
+
+    teams_per_kota: int = 2
+    open_h: float = 8.0
+    close_h: float = 16.0
+    working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    closed_on_holidays: bool = True
+    handover: Distribution = field(default_factory=lambda: Distribution("lognormal", 240.0, 240.0))
+    second_visit_share: float = 0.2
+    second_visit_wait: Distribution = field(
+        default_factory=lambda: Distribution("lognormal", 2880.0, 2880.0)
+    )
+
+
+def _agency(teams: int, days: tuple[int, ...], open_h: float, close_h: float) -> AgencyParams:
+    return AgencyParams(teams_per_kota=teams, working_days=days, open_h=open_h, close_h=close_h)
+
+
+WEEKDAYS = (0, 1, 2, 3, 4)
+# Agencies (OPD) and their Suku Dinas field teams per kota (assumed): Satpol PP (public order),
+# Dinas Perhubungan (transport: parking), Dinas Pertamanan dan Hutan Kota (parks: trees), Dinas
+# Bina Marga (roads, street lights), Dinas Sumber Daya Air (water: drainage, floods), Dinas
+# Lingkungan Hidup (environment: garbage). Satpol PP and Dishub patrol every day.
+DEFAULT_AGENCIES: dict[str, AgencyParams] = {
+    "satpol_pp": _agency(4, ALL_WEEK, 7.0, 22.0),
+    "dishub": _agency(3, ALL_WEEK, 7.0, 22.0),
+    "distamhut": _agency(2, WEEKDAYS, 8.0, 16.0),
+    "bina_marga": _agency(2, WEEKDAYS, 8.0, 16.0),
+    "sda": _agency(2, WEEKDAYS, 8.0, 16.0),
+    "dlh": _agency(2, WEEKDAYS, 8.0, 16.0),
+}
+# Routing per category (assumed): the share kept by PPSU and the share handed to each agency.
+DEFAULT_ROUTING: dict[str, dict[str, float]] = {
+    "public_order": {"ppsu": 0.8, "satpol_pp": 0.2},
+    "garbage": {"ppsu": 0.9, "dlh": 0.1},
+    "illegal_parking": {"ppsu": 0.7, "dishub": 0.3},
+    "trees": {"ppsu": 0.8, "distamhut": 0.2},
+    "regulation_violation": {"ppsu": 0.8, "satpol_pp": 0.2},
+    "roads": {"ppsu": 0.8, "bina_marga": 0.2},
+    "drainage": {"ppsu": 0.85, "sda": 0.15},
+    "street_vendors": {"ppsu": 0.8, "satpol_pp": 0.2},
+    "street_lights": {"ppsu": 0.8, "bina_marga": 0.2},
+    "flood": {"ppsu": 0.8, "sda": 0.2},
+    "other": {"ppsu": 1.0},
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import simpy
 from twin.model.calendar import WorkingCalendar
 from twin.model.demand import AGENCY, PPSU, UNANSWERED
 from twin.model.staffing import desk_staff
-from twin.model.stages.agencies import agency_closed_min
+from twin.model.stages.agencies import Agencies
 from twin.model.stages.desk import Desks
 from twin.model.stages.ppsu import PpsuCrews
 from twin.model.stages.riding import Rider
@@ -64,10 +64,10 @@ class CityTwin:
         self.reports = reports
         f = reports.frame
         self._outcome = f["outcome"].to_numpy()
-        self._agency_min = f["agency_min"].to_numpy()
         self.timeline = Timeline.empty(len(f))
         self.rider = Rider(self.env, city, travel=scenario.crews.travel)
         self.ppsu = PpsuCrews(self.env, self.rider, self.timeline, city, scenario)
+        self.agencies = Agencies(self.env, self.rider, self.timeline, city, scenario, reports)
         jobs = self.ppsu.jobs(city, reports, scenario)
         self._job_of: dict[int, Job] = {job.index: job for job in jobs}
         c, run = scenario.coordination, scenario.run
@@ -104,13 +104,12 @@ class CityTwin:
     def _route(self, i: int) -> None:
         """Coordinated: close, hand to an agency, or dispatch to PPSU."""
         outcome = self._outcome[i]
-        now = self.env.now
         if outcome == PPSU:
             self.ppsu.teams.submit(self._job_of[i])
         elif outcome == AGENCY:
-            self.timeline.closed_min[i] = agency_closed_min(now, self._agency_min[i])
+            self.agencies.hand_over(i)
         else:
-            self.timeline.closed_min[i] = now
+            self.timeline.closed_min[i] = self.env.now
 
     def _skip_desk(self, arrivals: list[int]) -> None:
         """Coordination disabled (verification runs): every report is routed on receipt."""
@@ -141,6 +140,7 @@ class CityTwin:
             self._skip_desk(arrivals)
         days = int(np.ceil(until_min / 1440))
         self.ppsu.teams.start(days)
+        self.agencies.start(days)
         day = 1440.0
         while day < until_min:
             env.run(until=day)
@@ -151,6 +151,7 @@ class CityTwin:
         self.desks.finish(until_min)
         self.return_km = self.rider.add_up_km(self.timeline.travel_km)
         self.ppsu.teams.finish(until_min)
+        self.agencies.finish(until_min)
         if progress is not None:
             progress(1)
 

@@ -155,6 +155,9 @@ def run_scenario(
             "lon": f["lon"].to_numpy(),
             "lat": f["lat"].to_numpy(),
             "node": f["node"].to_numpy(),
+            "agency": pd.Categorical.from_codes(
+                f["agency"].to_numpy(), pd.Index(list(scenario.agencies))
+            ),
             "crew": twin.timeline.crew_of,
             "visits": twin.timeline.visits,
             "travel_km": twin.timeline.travel_km,
@@ -164,6 +167,8 @@ def run_scenario(
         out[f"{stage}_at"] = origin + pd.to_timedelta(np.round(times[stage] * 60), unit="s")
     for stage in STAGES[1:]:
         out[f"{stage}_h"] = times[stage] / 60.0
+    for part in ("team_wait", "ride", "work"):  # summed over visits: the decomposition's parts
+        out[f"{part}_h"] = getattr(twin.timeline, f"{part}_min") / 60.0
 
     kpi_frame = out.rename(columns={"kelurahan_code": "kelurahan"})
     kpis = report_kpis(kpi_frame)

@@ -10,6 +10,8 @@ changes, and may name a ``base`` file it extends.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import tomllib
 import types
 import typing
@@ -19,9 +21,13 @@ from typing import Any
 
 from twin.errors import ScenarioError
 from twin.model.parameters import (
+    DEFAULT_AGENCIES,
+    DEFAULT_ROUTING,
     DESK_DISCIPLINES,
     DISPATCH_POLICIES,
     POOLING,
+    STAFFING_RULES,
+    AgencyParams,
     CityParams,
     CoordinationParams,
     CrewParams,
@@ -45,6 +51,10 @@ class Scenario:
         One line on what it represents.
     run, demand, coordination, crews, targets, city
         The parameter groups.
+    agencies
+        The agencies (OPD) and their field teams, by name.
+    routing
+        Per report category, the share that goes to ``ppsu`` and to each agency (sums to 1).
     """
 
     name: str = "scenario"
@@ -55,6 +65,10 @@ class Scenario:
     crews: CrewParams = field(default_factory=CrewParams)
     targets: TargetParams = field(default_factory=TargetParams)
     city: CityParams = field(default_factory=CityParams)
+    agencies: dict[str, AgencyParams] = field(default_factory=lambda: dict(DEFAULT_AGENCIES))
+    routing: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ROUTING.items()}
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -121,8 +135,8 @@ def validate(s: Scenario) -> None:
     check_non_negative("coordination.escalate_after_h", c.escalate_after_h)
     check_non_negative("coordination.patience_h", c.patience_h)
     c.handling.validate("coordination.handling")
-    c.agency_delay.validate("coordination.agency_delay")
-    check_share("coordination.agency_share", c.agency_share)
+    check_non_negative("coordination.agency_scale", c.agency_scale)
+    _validate_agencies(s)
     check_share("coordination.unanswered_share", c.unanswered_share)
     if k.per_kelurahan < 0:
         raise ScenarioError(f"crews.per_kelurahan must be >= 0, got {k.per_kelurahan}")
@@ -135,6 +149,12 @@ def validate(s: Scenario) -> None:
         raise ScenarioError(
             f"crews.pooling: unknown pooling {k.pooling!r}; choose from {', '.join(POOLING)}"
         )
+    if k.staffing not in STAFFING_RULES:
+        raise ScenarioError(
+            f"crews.staffing: unknown rule {k.staffing!r}; choose from {', '.join(STAFFING_RULES)}"
+        )
+    check_share("crews.second_day_share", k.second_day_share)
+    k.second_day_wait.validate("crews.second_day_wait")
     if not k.shifts:
         raise ScenarioError("crews.shifts must list at least one [start_h, end_h] shift")
     for i, shift in enumerate(k.shifts):
@@ -142,6 +162,7 @@ def validate(s: Scenario) -> None:
             raise ScenarioError(
                 f"crews.shifts[{i}] must be [start_h, end_h] with 0 <= start < 24 and start < end <= start + 24, got {list(shift)}"
             )
+    _no_overlap(k.shifts)
     missing = sorted(set(d.categories) - set(k.work))
     if missing:
         raise ScenarioError(
@@ -156,7 +177,79 @@ def validate(s: Scenario) -> None:
         raise ScenarioError("crews.rework_probability must be below 1, or no job would ever close")
     for name in ("coordination_mean_h", "resolution_mean_h", "benchmark_resolution_h"):
         check_non_negative(f"targets.{name}", getattr(s.targets, name))
+    _validate_routing(s)
     s.city.speed_settings()  # raises ScenarioError naming a bad speed
+
+
+def _hours(where: str, open_h: float, close_h: float, days: tuple[int, ...]) -> None:
+    if not 0 <= open_h < close_h <= 24:
+        raise ScenarioError(
+            f"{where}: hours must satisfy 0 <= open < close <= 24, got {open_h}-{close_h}"
+        )
+    for i, day in enumerate(days):
+        if not 0 <= day <= 6:
+            raise ScenarioError(
+                f"{where}.working_days[{i}] must be a weekday 0-6 (Monday = 0), got {day}"
+            )
+
+
+def _no_overlap(shifts: tuple[tuple[float, float], ...]) -> None:
+    """Shifts may not overlap (on a 24-hour clock): crews are split evenly over them."""
+    spans = sorted(shifts)
+    for (a1, b1), (a2, _) in itertools.pairwise(spans):
+        if a2 < b1:
+            raise ScenarioError(f"crews.shifts: [{a1}, {b1}] overlaps the shift starting at {a2}")
+    if len(spans) > 1 and spans[-1][1] - 24 > spans[0][0]:
+        raise ScenarioError(
+            f"crews.shifts: {list(spans[-1])} runs past midnight into the shift starting at {spans[0][0]}"
+        )
+
+
+def _validate_agencies(s: Scenario) -> None:
+    for name, a in s.agencies.items():
+        where = f"agencies.{name}"
+        if name == "ppsu":
+            raise ScenarioError(f"{where}: 'ppsu' is not an agency name (it is the PPSU route)")
+        if a.teams_per_kota < 0:
+            raise ScenarioError(f"{where}.teams_per_kota must be >= 0, got {a.teams_per_kota}")
+        _hours(where, a.open_h, a.close_h, a.working_days)
+        a.handover.validate(f"{where}.handover")
+        check_share(f"{where}.second_visit_share", a.second_visit_share)
+        a.second_visit_wait.validate(f"{where}.second_visit_wait")
+
+
+def _validate_routing(s: Scenario) -> None:
+    scale = s.coordination.agency_scale
+    for category in s.demand.categories:
+        if category not in s.routing:
+            raise ScenarioError(
+                f"routing: category {category!r} has no route (add [routing.{category}])"
+            )
+    for category, route in s.routing.items():
+        where = f"routing.{category}"
+        if not route:
+            raise ScenarioError(f"{where}: empty route; give ppsu and agency shares summing to 1")
+        for dest, share in route.items():
+            check_share(f"{where}.{dest}", share)
+            if dest != "ppsu" and dest not in s.agencies:
+                raise ScenarioError(
+                    f"{where}.{dest}: unknown agency; choose from ppsu, {', '.join(s.agencies)}"
+                )
+        total = sum(route.values())
+        if abs(total - 1) > 1e-6:
+            raise ScenarioError(f"{where}: shares sum to {total:g}, not 1")
+        to_agencies = sum(v for d, v in route.items() if d != "ppsu")
+        if scale * to_agencies > 1 + 1e-9:
+            raise ScenarioError(
+                f"coordination.agency_scale: {scale:g} x {where}'s agency shares ({to_agencies:g}) exceeds 1"
+            )
+        if category not in s.demand.categories or s.demand.categories[category] == 0:
+            continue
+        for dest, share in route.items():
+            if dest != "ppsu" and share * scale > 0 and s.agencies[dest].teams_per_kota == 0:
+                raise ScenarioError(
+                    f"agencies.{dest}.teams_per_kota: no teams, but {where} sends it {share:g} of its reports"
+                )
 
 
 # --- strict TOML -> dataclass mapping ---------------------------------------------------------
@@ -211,13 +304,21 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
         hint = hints[name]
-        if name == "work" and isinstance(value, dict):
+        if name == "routing" and isinstance(value, dict):
+            # a partial routing table: each listed category's route replaces its default
+            default = fields[name].default_factory()  # type: ignore[misc,operator]
+            item_hint = typing.get_args(hint)[1]
+            kwargs[name] = {
+                **default,
+                **{k: _convert(v, item_hint, f"{path}.{k}") for k, v in value.items()},
+            }
+        elif name in ("work", "agencies") and isinstance(value, dict):
             # a partial work table: listed categories override the defaults, others are kept
             default = fields[name].default_factory()  # type: ignore[misc,operator]
             item_hint = typing.get_args(hint)[1]
             merged = dict(default)
             for key, item in value.items():
-                base = dataclasses.asdict(default[key]) if key in default else {}
+                base = _as_toml(default[key]) if key in default else {}
                 if not isinstance(item, dict):
                     raise ScenarioError(f"{path}.{key}: expected a table, got {item!r}")
                 merged[key] = _build(item_hint, {**base, **item}, f"{path}.{key}")
@@ -228,6 +329,11 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         return cls(**kwargs)
     except TypeError as exc:  # pragma: no cover - all fields have defaults
         raise ScenarioError(f"{where or 'scenario'}: {exc}") from exc
+
+
+def _as_toml(params: Any) -> dict[str, Any]:
+    """A dataclass as the TOML-shaped dict it could be read from (tuples become lists)."""
+    return typing.cast("dict[str, Any]", json.loads(json.dumps(dataclasses.asdict(params))))
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

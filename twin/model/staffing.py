@@ -59,3 +59,30 @@ def desk_staff(city: City, scenario: Scenario) -> NDArray[np.int64]:
     if c.staff_table:
         return read_staff_table(c.staff_table, "coordination.staff_table", city.kelurahan.codes)
     return np.full(city.n_kelurahan, c.staff_per_kelurahan, dtype=np.int64)
+
+
+def ppsu_crews(city: City, scenario: Scenario) -> NDArray[np.int64]:
+    """PPSU crews answering reports in each kelurahan: a table, or the scenario's rule.
+
+    ``uniform`` gives every kelurahan ``crews.crews_per_kelurahan``; ``demand`` spreads the same
+    city total in proportion to each kelurahan's expected share of reports (largest remainders),
+    at least one crew each.
+    """
+    k = scenario.crews
+    if k.staff_table:
+        return read_staff_table(k.staff_table, "crews.staff_table", city.kelurahan.codes)
+    per_kel = k.crews_per_kelurahan
+    uniform = np.full(city.n_kelurahan, per_kel, dtype=np.int64)
+    if k.staffing == "uniform" or per_kel == 0:
+        return uniform
+    from twin.model.demand import kelurahan_weights
+
+    weights = kelurahan_weights(city, scenario)
+    active = weights > 0
+    total = per_kel * int(active.sum())
+    spare = total - int(active.sum())  # one crew each first
+    ideal = weights * spare
+    crews = np.floor(ideal).astype(np.int64)
+    left = spare - int(crews.sum())
+    crews[np.argsort(-(ideal - crews), kind="stable")[:left]] += 1
+    return np.where(active, crews + 1, 0).astype(np.int64)

@@ -1,9 +1,10 @@
 """PPSU: the kelurahan's field crews, their depots, and the desk's check of their proof photos.
 
-Crews answering reports are a share of each kelurahan's PPSU headcount, split evenly over the
-shifts, waiting at the kelurahan office (the depot). A job (a report dispatched to PPSU) goes to
+Crews answering reports per kelurahan come from a table or a rule (`twin.model.staffing`), split
+evenly over the shifts, waiting at the kelurahan office (the depot). A job (a report dispatched to PPSU) goes to
 its kelurahan's pool, or its kecamatan's when pooled; the crew uploads a photo when done and the
-desk verifies it, now and then sending the job back for another visit (rework).
+desk verifies it, now and then sending the job back for another visit (rework). A job that needs a
+second day (material to fetch, too big for one shift) returns to the queue after its wait.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from twin.model.demand import PPSU
 from twin.model.dispatch import POLICIES
+from twin.model.staffing import ppsu_crews
 from twin.model.stages.teams import Crew, FieldTeams, Job, Place, Pool
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ class PpsuCrews:
         policy_cls = POLICIES[sc.crews.dispatch]
         depots = city.depots
         seribu = city.is_seribu
-        per_kel = sc.crews.crews_per_kelurahan
+        per_kel = ppsu_crews(city, sc)
         active = np.ones(city.n_kelurahan, dtype=bool)
         if sc.run.only_kelurahan:
             active = np.isin(city.kelurahan.codes, sc.run.only_kelurahan)
@@ -89,7 +91,7 @@ class PpsuCrews:
                 float(row["snap_m"]) if has_roads else 0.0,
                 bool(seribu[k]),
             )
-            for i in range(per_kel):
+            for i in range(int(per_kel[k])):
                 teams.add_crew(pool, k, i % n_shifts, depot)
         teams.close_roster(list(pools.values()))
 
@@ -115,15 +117,22 @@ class PpsuCrews:
             f["work_min"].to_numpy(),
             f["verify_min"].to_numpy(),
             f["rework_u"].to_numpy(),
+            np.zeros(len(ppsu), dtype=np.int64),
+            f["wait_min"].to_numpy(),
         )
         return list(map(Job, *(c.tolist() for c in columns)))
 
     def _proof_uploaded(self, crew: Crew, job: Job) -> None:
-        """The desk verifies the proof: closed, or back to the queue for another visit."""
+        """The desk verifies the proof: closed, or back to the queue for another visit.
+
+        A job that needs a second day goes back to the queue after its wait, unverified.
+        """
         env = self.env
         i = job.index
         self.timeline.crew_of[i] = crew.crew_id
-        if not self._verify:
+        if job.wait_min > 0 and job.visits == 1:
+            env.timeout(job.wait_min).callbacks.append(lambda _, job=job: self.teams.submit(job))
+        elif not self._verify:
             self.timeline.closed_min[i] = env.now
         elif job.rework_u < self._rework_p * 0.5 ** (job.visits - 1):
             env.timeout(job.verify_min).callbacks.append(lambda _, job=job: self.teams.submit(job))

@@ -42,6 +42,9 @@ class Timeline:
         Field visits.
     travel_km
         Kilometres ridden for the report.
+    team_wait_min, ride_min, work_min
+        Minutes waiting in a team's queue, riding to the site and working on site (with the
+        proof upload), summed over the visits: the parts of the resolution decomposition.
     """
 
     picked_min: np.ndarray
@@ -53,6 +56,9 @@ class Timeline:
     crew_of: np.ndarray
     visits: np.ndarray
     travel_km: np.ndarray
+    team_wait_min: np.ndarray
+    ride_min: np.ndarray
+    work_min: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> Timeline:
@@ -66,6 +72,9 @@ class Timeline:
             np.full(n, np.nan),
             np.full(n, -1, dtype=np.int64),
             np.zeros(n, dtype=np.int64),
+            np.zeros(n),
+            np.zeros(n),
+            np.zeros(n),
             np.zeros(n),
         )
 
@@ -87,6 +96,8 @@ class Job:
     wait_min
         A wait between the first and the second visit (material, permit, the next day): 0 for a
         job done in one visit.
+    ready_min
+        When the job last joined its pool's queue.
     """
 
     index: int
@@ -102,6 +113,7 @@ class Job:
     rework_u: float
     visits: int = 0
     wait_min: float = 0.0
+    ready_min: float = 0.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -186,6 +198,8 @@ class FieldTeams:
     finished
         Called with the team and the job when a visit's work (and proof) is done; it closes the
         job, or sends it back with `submit` later.
+    works_on
+        Whether the teams work on a day (day number); None: every day.
     """
 
     def __init__(
@@ -195,12 +209,14 @@ class FieldTeams:
         timeline: Timeline,
         shifts: tuple[tuple[float, float], ...],
         finished: Callable[[Crew, Job], None],
+        works_on: Callable[[int], bool] | None = None,
     ) -> None:
         self.env = env
         self.rider = rider
         self.timeline = timeline
         self.shifts = shifts
         self.finished = finished
+        self.works_on = works_on
         self.proof_min = 0.0
         self.crews: list[Crew] = []
         self.pool_of_kelurahan: list[Pool] = []
@@ -238,6 +254,7 @@ class FieldTeams:
 
     def submit(self, job: Job) -> None:
         """A job is ready: the policy gives it an idle team, or queues it."""
+        job.ready_min = self.env.now
         pool = self.pool_of_kelurahan[job.kelurahan]
         if pool.idle:
             for idle in pool.idle:
@@ -280,10 +297,14 @@ class FieldTeams:
         i = job.index
         start = env.now
         ride_min = self.rider.ride_s(crew, job) / 60.0
+        t = self.timeline
+        t.team_wait_min[i] += start - job.ready_min
+        t.ride_min[i] += ride_min
+        t.work_min[i] += job.work_min + self.proof_min
         if job.visits == 0:
-            self.timeline.assigned_min[i] = start
+            t.assigned_min[i] = start
         job.visits += 1
-        self.timeline.arrived_min[i] = start + ride_min
+        t.arrived_min[i] = start + ride_min
         self.rider.log_leg(i, crew, job)
         crew.job = job
         crew.job_start_min = start
@@ -359,6 +380,8 @@ class FieldTeams:
         env = self.env
         start_h, end_h = self.shifts[shift]
         for day in range(days + 1):
+            if self.works_on is not None and not self.works_on(day):
+                continue
             on = day * 1440 + start_h * 60
             if on > env.now:
                 yield env.timeout(on - env.now)
