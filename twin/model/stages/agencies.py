@@ -137,6 +137,10 @@ class Agencies:
         teams = self.teams[self._agency[i]]
         self.env.timeout(self._handover[i]).callbacks.append(lambda _: teams.submit(job))
 
+    def submit(self, i: int) -> None:
+        """Report `i`'s job joins its agency's queue now (the hand-over is over)."""
+        self.teams[self._agency[i]].submit(self._jobs[i])
+
     def _visit_done(self, crew: Crew, job: Job) -> None:
         """The job closes, or waits for material or a permit and comes back for a second visit."""
         if job.wait_min > 0 and job.visits == 1:

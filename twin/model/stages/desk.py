@@ -10,8 +10,12 @@ the desk itself takes it next, rather than a kecamatan desk). A report still wai
 patience runs out is abandoned and never picked up (the Erlang-A mechanism behind "never picked
 up"); abandonment is noticed when the report would have been taken, or at the end of the run.
 
-Event-driven like the PPSU crews: an arrival, a finished handling and a desk opening are timeout
-callbacks, no generator per report, which keeps a simulated year of 365,000 reports fast.
+Under ``fifo`` the desks need no events at all: a desk's input is its arrivals alone (nothing
+downstream feeds back), so `fifo_desks` serves each desk's reports in order of receipt by the
+staff member free first (the Kiefer-Wolfowitz recursion of a c-server queue, on the working
+calendar): exactly what the event-driven `Desks` does under ``fifo``, a test shows, at a fraction
+of the cost. `Desks` runs the ``priority`` discipline, event-driven like the PPSU crews (arrival,
+finished handling and opening are timeout callbacks, no generator per report).
 """
 
 from __future__ import annotations
@@ -34,6 +38,63 @@ if TYPE_CHECKING:
     from twin.model.stages.teams import Timeline
 
 
+def fifo_desks(
+    calendar: WorkingCalendar,
+    staff: NDArray[np.int64],
+    received: NDArray[np.float64],
+    handling: NDArray[np.float64],
+    patience: NDArray[np.float64],
+    kelurahan: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    until_min: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Pick-up and coordination times of reports `rows` at first-come-first-served desks.
+
+    Parameters
+    ----------
+    calendar
+        The desks' working calendar.
+    staff
+        Staff per kelurahan.
+    received, handling, patience, kelurahan
+        Per report (all reports of the run): minute received, handling work, patience (inf:
+        none), kelurahan row.
+    rows
+        The reports that reach a desk, in order of receipt.
+    until_min
+        The end of the run (a report still waiting then has abandoned if its patience is over).
+
+    Returns
+    -------
+    picked, coordinated, abandoned
+        Per report: pick-up and coordination minute (NaN: never; later than `until_min`: after
+        the run), and whether it abandoned the queue.
+    """
+    n = len(received)
+    picked = np.full(n, np.nan)
+    coordinated = np.full(n, np.nan)
+    abandoned = np.zeros(n, dtype=bool)
+    order = rows[np.argsort(kelurahan[rows], kind="stable")]
+    bounds = np.searchsorted(kelurahan[order], np.arange(len(staff) + 1))
+    t_all, h_all, p_all = received.tolist(), handling.tolist(), patience.tolist()
+    next_open, finish = calendar.next_open, calendar.finish
+    for k in range(len(staff)):
+        members = order[bounds[k] : bounds[k + 1]].tolist()
+        free = [0.0] * int(staff[k])  # a heap: when each staff member is next free
+        for i in members:
+            t = t_all[i]
+            start = next_open(max(t, free[0])) if free else math.inf
+            if start - t > p_all[i]:
+                abandoned[i] = t + p_all[i] < until_min  # left before the end of the run
+                continue
+            if start >= until_min:
+                continue  # still waiting at the end; later reports of this desk wait longer
+            end = finish(start, h_all[i])
+            heapq.heapreplace(free, end)
+            picked[i], coordinated[i] = start, end
+    return picked, coordinated, abandoned
+
+
 @dataclass(slots=True, eq=False)
 class Desk:
     """One kelurahan's desk: free staff and the reports waiting."""
@@ -43,7 +104,6 @@ class Desk:
     fifo: deque[int] = field(default_factory=deque)
     heap: list[tuple[int, int]] = field(default_factory=list)  # (rank, report) under priority
     waiting: int = 0
-    handled_min: float = 0.0
 
 
 class Desks:
@@ -160,7 +220,6 @@ class Desks:
 
     def _done(self, desk: Desk, i: int) -> None:
         self.timeline.coordinated_min[i] = self.env.now
-        desk.handled_min += self._handling[i]
         desk.free += 1
         self._coordinated(i)
         if desk.waiting and self.calendar.is_open(self.env.now):
@@ -199,7 +258,3 @@ class Desks:
             for i in desk.fifo:
                 if not self._taken[i] and until_min - self._received[i] > self._patience[i]:
                     self.abandoned[i] = True
-
-    def handled_min(self) -> float:
-        """Staff minutes spent handling reports coordinated within the run."""
-        return sum(d.handled_min for d in self.desks)
