@@ -77,8 +77,10 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
     else:
         print(format_bench(results, SIM_TARGETS))
         print(
-            f"{results['reports']:,} reports ({results['ppsu_jobs']:,} PPSU jobs); bare SimPy loop with the same "
-            f"number of jobs: {results['bare_simpy_s']:.2f} s, ratio {results['ratio_to_bare_simpy']:.2f}"
+            f"{results['reports']:,} reports ({results['ppsu_jobs']:,} PPSU jobs, {results['agency_jobs']:,} "
+            f"agency jobs, every stage queueing); bare SimPy loop pushing the same "
+            f"{results['resource_requests']:,} resource requests: {results['bare_simpy_s']:.2f} s, "
+            f"ratio {results['ratio_to_bare_simpy']:.2f}"
         )
     return 0
 
