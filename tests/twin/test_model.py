@@ -203,6 +203,7 @@ def test_cli_run_writes_every_output(
                 "share_coordinated_within_6h", "share_resolved_within_7d", "p90_resolution_h", "crew_utilisation", "targets"):  # fmt: skip
         assert key in summary
     assert summary["seed"] == 9
+    assert set(summary["decomposition"]) == {"all", "ppsu", "agency"}
     assert set(summary["targets"]) == {
         "coordination_mean_6h",
         "resolution_mean_7d",
@@ -224,6 +225,7 @@ def test_cli_run_writes_every_output(
         "resolution_time",
         "kelurahan_resolution_map",
         "crew_utilisation_by_hour",
+        "resolution_decomposition",
     ):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
     assert "mean resolution" in capsys.readouterr().out
@@ -312,3 +314,26 @@ def test_a_staff_table_with_bad_codes_is_refused(
     with pytest.raises(ScenarioError, match=fragment) as err:
         run_scenario(synthetic_city, scenario)
     assert str(err.value).startswith("coordination.staff_table: ")
+
+
+def test_the_decomposition_adds_up_to_the_mean_resolution(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    from twin.model.decomposition import PARTS
+
+    scenario = scenario_from_dict(
+        {"run": {"days": 6, "seed": 4}, "demand": {"reports_per_day": 150.0},
+         "crews": {"second_day_share": 0.2}},
+        name="parts",
+    )  # fmt: skip
+    result = run_scenario(synthetic_city, scenario)
+    parts = result.summary["decomposition"]
+    r = result.reports
+    done = r["closed_h"].notna()
+    assert parts["all"]["reports"] == done.sum() > 0
+    for group in ("all", "ppsu", "agency"):
+        p = parts[group]
+        assert sum(p[f"{k}_h"] for k in PARTS) == pytest.approx(p["mean_resolution_h"])
+        assert min(p[f"{k}_h"] for k in PARTS) >= -1e-9  # every part is a duration
+    assert parts["all"]["mean_resolution_h"] == pytest.approx(result.summary["mean_resolution_h"])
+    assert parts["ppsu"]["waiting_for_team_h"] > 0
+    assert parts["ppsu"]["travel_h"] > 0
+    assert parts["agency"]["verification_and_waits_h"] > 0  # hand-over and second visits

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from twin.kpis import judge_targets, kpis_by, rank_kelurahan, report_kpis
+from twin.model.decomposition import decompose
 from twin.model.demand import OUTCOMES, generate_reports
 from twin.model.process import CityTwin
 from twin.model.streams import RandomStreams
@@ -219,6 +220,9 @@ def run_scenario(
         "by_category": kpis_by(kpi_frame, "category")[
             ["reports", "mean_resolution_h", "resolved_share"]
         ].to_dict(orient="index"),
+        "decomposition": decompose(out),
+        "ppsu_overtime_h": twin.ppsu.teams.overtime_min / 60.0,
+        "agency_utilisation": twin.agencies.busy_share(until),
         "best_15": per_kel.head(15).index.tolist(),
         "worst_15": per_kel[per_kel["reports"] > 0].tail(15).index.tolist()[::-1],
         "runtime_s": round(time.perf_counter() - started, 2),

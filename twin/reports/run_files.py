@@ -6,6 +6,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from twin.model.decomposition import format_decomposition
 from twin.reports import run_plots as plots
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def write_run(result: RunResult, city: City, out: Path) -> list[Path]:
         plots.plot_resolution(result, out / "resolution_time.png"),
         plots.plot_kelurahan_map(result, city, out / "kelurahan_resolution_map.png"),
         plots.plot_utilisation(result, out / "crew_utilisation_by_hour.png"),
+        plots.plot_decomposition(result, out / "resolution_decomposition.png"),
     ]
     return written
 
@@ -65,8 +67,20 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['scenario']} (seed {summary['seed']}, {summary['days']} days, dispatch {summary['dispatch']}, pooling {summary['pooling']})"
     ]
     lines += [f"  {k:<28} {v}" for k, v in rows]
+    never = summary.get("never_picked_up", {})
+    if never:
+        total = never["abandoned"] + never["residual"]
+        lines.append(
+            f"  {'never picked up: abandoned':<28} {never['abandoned']:,}; residual lever {never['residual']:,}"
+            + (f" ({never['residual'] / total:.0%} of the effect)" if total else "")
+        )
+    lines.append(
+        f"  {'desk staff / utilisation':<28} {summary['desk_staff']:,} / {summary['desk_utilisation']:.1%}"
+    )
     for name, t in summary["targets"].items():
         lines.append(
             f"  target {name:<21} {'MET' if t['met'] else 'missed'} ({t['kpi']} {t['value']:.2f} <= {t['target_max']:g})"
         )
+    if "decomposition" in summary:
+        lines.append(format_decomposition(summary["decomposition"]))
     return "\n".join(lines)

@@ -133,3 +133,22 @@ def plot_utilisation(result: RunResult, out: Path) -> Path:
     ax2.legend(loc="upper right")
     ax.set_title(f"{result.scenario.name}: crew utilisation by hour")
     return save_figure(fig, out)
+
+
+def plot_decomposition(result: RunResult, out: Path) -> Path:
+    """Mean resolution split into its parts, for all resolved reports, PPSU and agency jobs."""
+    from twin.model.decomposition import GROUPS, PARTS
+
+    plt = pyplot()
+    parts = result.summary["decomposition"]
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    left = np.zeros(len(GROUPS))
+    for part in PARTS:
+        values = np.nan_to_num([parts[g][f"{part}_h"] for g in GROUPS])
+        ax.barh(list(GROUPS), values, left=left, label=part.replace("_", " "))
+        left += values
+    ax.set_xlabel("mean hours from receipt to closure (resolved reports)")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"{result.scenario.name}: where the time goes")
+    return save_figure(fig, out)
