@@ -39,7 +39,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from twin.city.assembly import load_city
     from twin.model.runner import run_scenario
     from twin.model.scenario import load_scenario
-    from twin.reports.run_files import format_summary, write_run
+    from twin.reports.run_files import format_summary, plotting_process, write_run
 
     scenario = load_scenario(args.scenario)
     days = args.days if args.days is not None else scenario.run.days
@@ -47,14 +47,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if days < 1:
         raise ScenarioError(f"--days must be >= 1, got {days}")
     city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=True)
-    with tqdm(
-        total=days, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
-    ) as bar:
-        result = run_scenario(city, scenario, seed=seed, days=days, progress=bar.update)
-    out = Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / f"{scenario.name}-{seed}"
-    write_run(result, city, out)
+    with plotting_process() as plotter:
+        with tqdm(
+            total=days, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
+        ) as bar:
+            result = run_scenario(city, scenario, seed=seed, days=days, progress=bar.update)
+        out = (
+            Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / f"{scenario.name}-{seed}"
+        )
+        written = write_run(result, city, out, plotter=plotter)
     print(format_summary(result.summary))
-    print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and 4 PNG plots")
+    plots = sum(1 for p in written if p.suffix == ".png")
+    print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and {plots} PNG plots")
     return 0
 
 

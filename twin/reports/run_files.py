@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from twin.model.decomposition import format_decomposition
 from twin.reports import run_plots as plots
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
     from pathlib import Path
 
     from twin.city.assembly import City
@@ -29,21 +32,40 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_run(result: RunResult, city: City, out: Path) -> list[Path]:
-    """Write every output of one run into `out` and return the paths."""
+def write_run(
+    result: RunResult, city: City, out: Path, *, plotter: Executor | None = None
+) -> list[Path]:
+    """Write every output of one run into `out` and return the paths.
+
+    Parameters
+    ----------
+    result, city, out
+        The run, its city and the folder.
+    plotter
+        A process pool to draw the figures in while this process writes the records (see
+        `plotting_process`); None draws them here.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    mainland = city.table[~city.is_seribu]
+    figures = None if plotter is None else plotter.submit(plots.write_plots, result, mainland, out)
     written = [out / "summary.json", out / "reports.parquet", out / "kelurahan.csv"]
     written[0].write_text(json.dumps(_clean(result.summary), indent=2) + "\n")
     result.reports.to_parquet(written[1], index=False, compression="zstd")
     result.kelurahan.to_csv(written[2], float_format="%.4f")
-    written += [
-        plots.plot_arrivals_backlog(result, out / "arrivals_backlog.png"),
-        plots.plot_resolution(result, out / "resolution_time.png"),
-        plots.plot_kelurahan_map(result, city, out / "kelurahan_resolution_map.png"),
-        plots.plot_utilisation(result, out / "crew_utilisation_by_hour.png"),
-        plots.plot_decomposition(result, out / "resolution_decomposition.png"),
-    ]
+    written += plots.write_plots(result, mainland, out) if figures is None else figures.result()
     return written
+
+
+def plotting_process() -> ProcessPoolExecutor:
+    """A one-process pool that imports matplotlib at once, on another core, while the model runs.
+
+    Figures are most of a run's output time (the import alone takes about a second), so a long
+    run draws them in parallel with writing its records. A fresh interpreter (``spawn``), not a
+    fork of this one.
+    """
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(plots.warm_up)
+    return pool
 
 
 def format_summary(summary: dict[str, Any]) -> str:
