@@ -231,3 +231,54 @@ def test_fifo_desks_solved_up_front_equal_the_event_driven_desks(synthetic_city)
     b = run_scenario(synthetic_city, sc, desk_events=True).reports
     assert (a["outcome"] == "unanswered").sum() > 0  # abandonment happened
     pd.testing.assert_frame_equal(a, b)
+
+
+# --- time-varying scenarios -------------------------------------------------------------------
+
+
+def test_a_dated_desk_staff_cut_slows_coordination_from_that_date_only(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    over = {"demand": {"reports_per_day": 100.0}, "coordination": {"staff_per_kelurahan": 4}}
+    cut = {"changes": [{"date": "2023-03-11", "field": "coordination.staff_per_kelurahan",
+                        "value": 1}]}  # fmt: skip
+    before = lambda r: coordination_h(r[r["received_h"] < 24 * 4])  # noqa: E731
+    after = lambda r: coordination_h(r[r["received_h"] >= 24 * 5])  # noqa: E731
+    mean, lo, _ = paired(synthetic_city, small(**over), small(**over, **cut), after)
+    assert lo > 0, (mean, lo)
+    mean, lo, hi = paired(synthetic_city, small(**over), small(**over, **cut), before)
+    assert (lo, hi) == (0.0, 0.0) or abs(mean) < 1e-9, (mean, lo, hi)
+    # the event-driven desks agree with the desks solved up front across the change
+    sc = small(**over, **cut)
+    pd.testing.assert_frame_equal(
+        run_scenario(synthetic_city, sc).reports,
+        run_scenario(synthetic_city, sc, desk_events=True).reports,
+    )
+
+
+def daily_counts(city: Any, **demand: Any) -> np.ndarray:
+    sc = small(run={"days": 120}, demand={"reports_per_day": 200.0, **demand},
+               coordination={"staff_per_kelurahan": 6})  # fmt: skip
+    r = run_scenario(city, sc).reports
+    days = (r["submitted_at"] - r["submitted_at"].min().normalize()).dt.days.to_numpy()
+    return np.bincount(days, minlength=120)[:120]
+
+
+def test_gamma_day_factors_make_daily_counts_overdispersed(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    weekly = {"weekly_profile": [1.0] * 7}
+    poisson = daily_counts(synthetic_city, **weekly)
+    mixed = daily_counts(synthetic_city, daily_cv=0.3, **weekly)
+    assert poisson.var() / poisson.mean() < 1.5  # Poisson: index of dispersion about 1
+    assert mixed.var() / mixed.mean() > 5  # gamma-Poisson: 1 + mean x cv^2, about 19
+    assert mixed.max() > poisson.max()  # peak days emerge
+
+
+def test_seasonality_and_holidays_shape_demand(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    # 2023-03-06 + 120 days: March to early July; Eid al-Fitr on 2023-04-22 (day 47)
+    counts = daily_counts(
+        synthetic_city,
+        weekly_profile=[1.0] * 7,
+        monthly_profile=[1, 1, 0.5, 1.5, 1, 1, 1, 1, 1, 1, 1, 1],
+        holiday_factor=0.2,
+    )
+    march, april = counts[:26].mean(), counts[26:56].mean()
+    assert april > 2 * march
+    assert counts[47] < 0.5 * np.median(counts[26:56])

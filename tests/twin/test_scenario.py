@@ -58,6 +58,17 @@ ROOT = Path(__file__).resolve().parents[2]
         ("[coordination]\ndiscipline = 'lifo'", "coordination.discipline: unknown discipline"),
         ("[coordination]\nworking_days = [7]", "coordination.working_days[0] must be a weekday"),
         ("[coordination]\npatience_h = -1", "coordination.patience_h must be a non-negative"),
+        (
+            "[run]\nstart_date = '2020-01-01'\ndays = 31\n[[changes]]\ndate = '2020-03-01'\n"
+            "field = 'coordination.staff_per_kelurahan'\nvalue = 1",
+            "changes[0].date: 2020-03-01 is outside the run",
+        ),
+        (
+            "[run]\nstart_date = '2020-01-01'\n[[changes]]\ndate = '2020-01-05'\n"
+            "field = 'crews.dispatch'\nvalue = 1",
+            "changes[0].field: 'crews.dispatch' cannot change within a run",
+        ),
+        ("[demand]\nmonthly_profile = [1.0, 2.0]", "demand.monthly_profile must have 12 values"),
     ],
 )
 def test_bad_scenarios_name_the_field(tmp_path: Path, text: str, fragment: str) -> None:

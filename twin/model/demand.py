@@ -1,8 +1,10 @@
 """Demand: every report of a run, drawn up front from named streams.
 
 Reports arrive as a non-homogeneous Poisson process whose rate is piecewise constant by the hour
-(``reports_per_day`` x hour-of-day x day-of-week shape), sampled exactly: a Poisson count per hour,
-times uniform within it. Each report's intrinsic attributes (place, category, channel, validity,
+(the day's rate x hour-of-day x day-of-week shape), sampled exactly: a Poisson count per hour,
+times uniform within it. The day's rate is ``reports_per_day`` (with its dated changes) x the
+month's seasonality x the public-holiday factor x a gamma day factor of mean 1 (a Poisson-gamma
+mixture: overdispersed daily counts, so that peak days emerge). Each report's intrinsic attributes (place, category, channel, validity,
 agency hand-over, work content) are drawn at creation from their own streams, so a change of
 staffing or dispatch never changes which reports arrive (common random numbers).
 
@@ -24,6 +26,7 @@ import shapely
 
 from twin.city.kelurahan import M_PER_DEGREE
 from twin.errors import DataError, ScenarioError
+from twin.model.calendar import public_holidays
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -105,6 +108,26 @@ def _kota_population(city: City) -> dict[str, float]:
         raise DataError(f"{path}: needs columns kode_kemendagri and total ({exc})") from exc
 
 
+def daily_rates(scenario: Scenario, rng: np.random.Generator) -> NDArray[np.float64]:
+    """Mean reports on each day of the run: volume (with its dated changes) x month x holiday x
+    a gamma day factor of mean 1 (overdispersion; drawn only when ``daily_cv`` > 0)."""
+    d, run = scenario.demand, scenario.run
+    rate = np.empty(run.days)
+    steps = scenario.schedule("demand.reports_per_day")
+    for k, (first, value) in enumerate(steps):
+        rate[first : steps[k + 1][0] if k + 1 < len(steps) else run.days] = value
+    start = dt.date.fromisoformat(run.start_date)
+    month = np.array([(start + dt.timedelta(days=i)).month - 1 for i in range(run.days)])
+    monthly = np.asarray(d.monthly_profile, float)
+    rate *= (monthly / monthly.mean())[month]
+    off = [day for day in public_holidays(run.start_date, run.days) if day < run.days]
+    rate[off] *= d.holiday_factor
+    if d.daily_cv > 0:
+        shape = 1.0 / d.daily_cv**2
+        rate *= rng.gamma(shape, 1.0 / shape, run.days)
+    return rate
+
+
 def arrival_times_min(
     rate_per_day: float, hourly: NDArray[np.float64], weekly: NDArray[np.float64], days: int,
     start_weekday: int, rng: np.random.Generator, day_mask: NDArray[np.float64] | None = None,
@@ -128,8 +151,9 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
     start_weekday = dt.date.fromisoformat(run.start_date).weekday()
     hourly = np.asarray(d.hourly_profile, float)
     weekly = np.asarray(d.weekly_profile, float)
+    daily = daily_rates(scenario, streams.get("arrivals.daily"))
     base = arrival_times_min(
-        d.reports_per_day, hourly, weekly, run.days, start_weekday, streams.get("arrivals")
+        1.0, hourly, weekly, run.days, start_weekday, streams.get("arrivals"), day_mask=daily
     )
     categories = list(d.categories)
     cat_p = np.array([d.categories[c] for c in categories], float)
@@ -142,8 +166,8 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
         mask = np.zeros(run.days)
         mask[list(d.flood.days)] = 1.0
         extra = arrival_times_min(
-            d.reports_per_day * (d.flood.multiplier - 1), hourly, weekly, run.days, start_weekday,
-            streams.get("arrivals.flood"), day_mask=mask,
+            d.flood.multiplier - 1, hourly, weekly, run.days, start_weekday,
+            streams.get("arrivals.flood"), day_mask=mask * daily,
         )  # fmt: skip
         rng = streams.get("flood.place")
         flood_kel = flood_prone_kelurahan(city)
@@ -170,7 +194,9 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
     entry_delay = streams.get("channel.delay").exponential(1.0, n) * delay_mean
 
     triage = streams.get("triage").random(n)
-    agency = route_reports(scenario, categories, category, streams.get("disposition").random(n))
+    agency = route_reports(
+        scenario, categories, category, streams.get("disposition").random(n), base // 1440
+    )
     outcome = np.where(agency >= 0, AGENCY, PPSU)
     outcome[triage < d.invalid_share + d.duplicate_share] = DUPLICATE
     outcome[triage < d.invalid_share] = INVALID
@@ -227,19 +253,27 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
 
 
 def route_reports(
-    scenario: Scenario, categories: list[str], category: NDArray[np.int64], u: NDArray[np.float64]
+    scenario: Scenario,
+    categories: list[str],
+    category: NDArray[np.int64],
+    u: NDArray[np.float64],
+    day: NDArray[np.float64],
 ) -> NDArray[np.int64]:
     """Each report's agency (index into ``scenario.agencies``), or -1 for PPSU, by the routing
-    table: uniform `u` falls into the category's cumulative agency shares, the rest is PPSU."""
+    table: uniform `u` falls into the category's cumulative agency shares (times the agency
+    scale in force on the report's `day`), the rest is PPSU."""
     names = list(scenario.agencies)
-    scale = scenario.coordination.agency_scale
     out = np.full(len(category), -1, dtype=np.int64)
-    for i, name in enumerate(categories):
-        route = scenario.routing[name]
-        cum = np.cumsum([scale * route.get(a, 0.0) for a in names])
-        pick = category == i
-        dest = np.searchsorted(cum, u[pick], side="right")
-        out[pick] = np.where(dest < len(names), dest, -1)
+    steps = scenario.schedule("coordination.agency_scale")  # dated changes of the scale
+    for k, (first, scale) in enumerate(steps):
+        last = steps[k + 1][0] if k + 1 < len(steps) else np.inf
+        in_step = (day >= first) & (day < last)
+        for i, name in enumerate(categories):
+            route = scenario.routing[name]
+            cum = np.cumsum([scale * route.get(a, 0.0) for a in names])
+            pick = in_step & (category == i)
+            dest = np.searchsorted(cum, u[pick], side="right")
+            out[pick] = np.where(dest < len(names), dest, -1)
     return out
 
 

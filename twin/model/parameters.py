@@ -160,6 +160,13 @@ class DemandParams:
         Mean distance of a report point from its road node, metres (exponential).
     flood
         Flood days.
+    monthly_profile
+        12 relative rates, January first (normalised to mean 1): seasonality.
+    daily_cv
+        Coefficient of variation of a gamma-distributed factor (mean 1) multiplying each day's
+        volume: day-to-day overdispersion, so that peak days emerge (0: none).
+    holiday_factor
+        Volume on Indonesia's public holidays as a multiple of a normal day.
     """
 
     reports_per_day: float = 1000.0
@@ -174,6 +181,9 @@ class DemandParams:
     duplicate_share: float = 0.04
     access_mean_m: float = 40.0
     flood: FloodParams = field(default_factory=FloodParams)
+    monthly_profile: tuple[float, ...] = (1.0,) * 12
+    daily_cv: float = 0.0
+    holiday_factor: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +443,32 @@ class CityParams:
             detour_factor=self.detour_factor,
             boat_speed_kph=self.boat_speed_kph,
         )
+
+
+CHANGEABLE = (
+    "demand.reports_per_day",
+    "coordination.staff_per_kelurahan",
+    "coordination.agency_scale",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A dated change inside one run: from `date` on, `field` takes `value`.
+
+    Attributes
+    ----------
+    date
+        ISO date, inside the run (after its first day).
+    field
+        One of `CHANGEABLE`.
+    value
+        The new value.
+    """
+
+    date: str = ""
+    field: str = ""
+    value: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

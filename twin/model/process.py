@@ -80,8 +80,17 @@ class CityTwin:
         self._job_of: dict[int, Job] = {job.index: job for job in jobs}
         c, run = scenario.coordination, scenario.run
         self.staff = desk_staff(city, scenario)
-        if run.only_kelurahan:
-            self.staff[~np.isin(city.kelurahan.codes, run.only_kelurahan)] = 0
+        outside = (
+            ~np.isin(city.kelurahan.codes, run.only_kelurahan)
+            if run.only_kelurahan
+            else np.zeros(city.n_kelurahan, dtype=bool)
+        )
+        self.staff[outside] = 0
+        # dated changes of the desk staff: every desk takes the new number
+        self.staff_changes = [
+            (day * 1440.0, np.where(outside, 0, int(value)).astype(np.int64))
+            for day, value in scenario.schedule("coordination.staff_per_kelurahan")[1:]
+        ]
         self.calendar = WorkingCalendar(
             run.start_date, run.days, c.office_open_h, c.office_close_h, c.working_days,
             closed_on_holidays=c.closed_on_holidays,
@@ -96,6 +105,7 @@ class CityTwin:
             self._route,
             priority=c.discipline == "priority",
             escalate_after_min=c.escalate_after_h * 60 if c.escalate_after_h > 0 else math.inf,
+            staff_changes=self.staff_changes,
         )  # fmt: skip
         self._desk_events = desk_events
         self.return_km = 0.0  # riding home, not attributable to a report
@@ -157,7 +167,7 @@ class CityTwin:
             t.picked_min, t.coordinated_min, self.desks.abandoned = fifo_desks(
                 self.calendar, self.staff, received, f["handling_min"].to_numpy(),
                 f["patience_min"].to_numpy(), f["kelurahan"].to_numpy(), np.asarray(arrivals),
-                until_min,
+                until_min, self.staff_changes,
             )  # fmt: skip
         else:
             t.picked_min[arrivals] = received[arrivals]

@@ -10,6 +10,7 @@ changes, and may name a ``base`` file it extends.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
 import json
 import tomllib
@@ -21,6 +22,7 @@ from typing import Any
 
 from twin.errors import ScenarioError
 from twin.model.parameters import (
+    CHANGEABLE,
     DEFAULT_AGENCIES,
     DEFAULT_ROUTING,
     DESK_DISCIPLINES,
@@ -28,6 +30,7 @@ from twin.model.parameters import (
     POOLING,
     STAFFING_RULES,
     AgencyParams,
+    Change,
     CityParams,
     CoordinationParams,
     CrewParams,
@@ -55,6 +58,8 @@ class Scenario:
         The agencies (OPD) and their field teams, by name.
     routing
         Per report category, the share that goes to ``ppsu`` and to each agency (sums to 1).
+    changes
+        Dated changes inside the run (``[[changes]]``), in date order.
     """
 
     name: str = "scenario"
@@ -69,9 +74,22 @@ class Scenario:
     routing: dict[str, dict[str, float]] = field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ROUTING.items()}
     )
+    changes: tuple[Change, ...] = ()
 
     def __post_init__(self) -> None:
         validate(self)
+
+    def schedule(self, name: str) -> list[tuple[int, float]]:
+        """``(day, value)`` of field `name` from day 0 on, one entry per change (day 0 first)."""
+        group, attr = name.split(".")
+        steps = [(0, float(getattr(getattr(self, group), attr)))]
+        start = dt.date.fromisoformat(self.run.start_date)
+        steps.extend(
+            ((dt.date.fromisoformat(c.date) - start).days, c.value)
+            for c in sorted(self.changes, key=lambda c: c.date)
+            if c.field == name
+        )
+        return steps
 
 
 def validate(s: Scenario) -> None:
@@ -107,6 +125,16 @@ def validate(s: Scenario) -> None:
     if d.invalid_share + d.duplicate_share > 1:
         raise ScenarioError("demand.invalid_share + demand.duplicate_share must not exceed 1")
     check_non_negative("demand.access_mean_m", d.access_mean_m)
+    if len(d.monthly_profile) != 12:
+        raise ScenarioError(
+            f"demand.monthly_profile must have 12 values, got {len(d.monthly_profile)}"
+        )
+    for i, v in enumerate(d.monthly_profile):
+        check_non_negative(f"demand.monthly_profile[{i}]", v)
+    if sum(d.monthly_profile) <= 0:
+        raise ScenarioError("demand.monthly_profile must not be all zero")
+    check_non_negative("demand.daily_cv", d.daily_cv)
+    check_non_negative("demand.holiday_factor", d.holiday_factor)
     if d.flood.multiplier < 1:
         raise ScenarioError(f"demand.flood.multiplier must be >= 1, got {d.flood.multiplier}")
     check_share("demand.flood.flood_share", d.flood.flood_share)
@@ -178,6 +206,7 @@ def validate(s: Scenario) -> None:
     for name in ("coordination_mean_h", "resolution_mean_h", "benchmark_resolution_h"):
         check_non_negative(f"targets.{name}", getattr(s.targets, name))
     _validate_routing(s)
+    _validate_changes(s)
     s.city.speed_settings()  # raises ScenarioError naming a bad speed
 
 
@@ -218,7 +247,38 @@ def _validate_agencies(s: Scenario) -> None:
         a.second_visit_wait.validate(f"{where}.second_visit_wait")
 
 
-def _validate_routing(s: Scenario) -> None:
+def _validate_changes(s: Scenario) -> None:
+    start = dt.date.fromisoformat(s.run.start_date)
+    last = start + dt.timedelta(days=s.run.days - 1)
+    for i, change in enumerate(s.changes):
+        where = f"changes[{i}]"
+        try:
+            day = dt.date.fromisoformat(change.date)
+        except ValueError:
+            raise ScenarioError(f"{where}.date: not an ISO date, got {change.date!r}") from None
+        if not start < day <= last:
+            raise ScenarioError(
+                f"{where}.date: {change.date} is outside the run (after {start} up to {last})"
+            )
+        if change.field not in CHANGEABLE:
+            raise ScenarioError(
+                f"{where}.field: {change.field!r} cannot change within a run; choose from {', '.join(CHANGEABLE)}"
+            )
+        check_non_negative(f"{where}.value", change.value)
+        if change.field == "coordination.staff_per_kelurahan" and change.value != int(change.value):
+            raise ScenarioError(f"{where}.value: staff must be a whole number, got {change.value}")
+        if change.field == "coordination.agency_scale":
+            _validate_routing(
+                dataclasses.replace(
+                    s,
+                    coordination=dataclasses.replace(s.coordination, agency_scale=change.value),
+                    changes=(),
+                ),
+                scale_field=f"{where}.value",
+            )
+
+
+def _validate_routing(s: Scenario, scale_field: str = "coordination.agency_scale") -> None:
     scale = s.coordination.agency_scale
     for category in s.demand.categories:
         if category not in s.routing:
@@ -241,7 +301,7 @@ def _validate_routing(s: Scenario) -> None:
         to_agencies = sum(v for d, v in route.items() if d != "ppsu")
         if scale * to_agencies > 1 + 1e-9:
             raise ScenarioError(
-                f"coordination.agency_scale: {scale:g} x {where}'s agency shares ({to_agencies:g}) exceeds 1"
+                f"{scale_field}: {scale:g} x {where}'s agency shares ({to_agencies:g}) exceeds 1"
             )
         if category not in s.demand.categories or s.demand.categories[category] == 0:
             continue

@@ -47,6 +47,7 @@ def fifo_desks(
     kelurahan: NDArray[np.int64],
     rows: NDArray[np.int64],
     until_min: float,
+    staff_changes: list[tuple[float, NDArray[np.int64]]] = (),  # type: ignore[assignment]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """Pick-up and coordination times of reports `rows` at first-come-first-served desks.
 
@@ -63,6 +64,9 @@ def fifo_desks(
         The reports that reach a desk, in order of receipt.
     until_min
         The end of the run (a report still waiting then has abandoned if its patience is over).
+    staff_changes
+        ``(minute, staff per kelurahan)`` from that minute on, in time order. A desk that loses
+        staff loses those free first; one still busy finishes the report in hand.
 
     Returns
     -------
@@ -81,9 +85,17 @@ def fifo_desks(
     for k in range(len(staff)):
         members = order[bounds[k] : bounds[k + 1]].tolist()
         free = [0.0] * int(staff[k])  # a heap: when each staff member is next free
+        pending = deque((at, int(new[k])) for at, new in staff_changes)
         for i in members:
             t = t_all[i]
             start = next_open(max(t, free[0])) if free else math.inf
+            while pending and pending[0][0] <= start:  # staff change before this pick-up
+                at, new = pending.popleft()
+                for _ in range(new - len(free)):
+                    heapq.heappush(free, at)
+                for _ in range(len(free) - new):
+                    heapq.heappop(free)
+                start = next_open(max(t, free[0])) if free else math.inf
             if start - t > p_all[i]:
                 abandoned[i] = t + p_all[i] < until_min  # left before the end of the run
                 continue
@@ -127,6 +139,8 @@ class Desks:
         Serve by rank, then oldest first (else oldest first).
     escalate_after_min
         Waiting past this jumps the queue (inf: never).
+    staff_changes
+        ``(minute, staff per kelurahan)`` from that minute on (see `fifo_desks`).
     """
 
     def __init__(
@@ -144,6 +158,7 @@ class Desks:
         *,
         priority: bool,
         escalate_after_min: float,
+        staff_changes: list[tuple[float, NDArray[np.int64]]] = (),  # type: ignore[assignment]
     ) -> None:
         self.env = env
         self.timeline = timeline
@@ -157,6 +172,7 @@ class Desks:
         self._coordinated = coordinated
         self._priority = priority
         self._escalate = escalate_after_min
+        self._staff_changes = list(staff_changes)
         self._taken = bytearray(len(self._received))  # under priority: left the queue already
         self.abandoned = np.zeros(len(self._received), dtype=bool)
 
@@ -184,7 +200,7 @@ class Desks:
 
         def open_desks(_: object = None) -> None:
             for desk in self.desks:
-                if desk.waiting and desk.free:
+                if desk.waiting and desk.free > 0:
                     self._pull(desk)
             nxt = next(openings, None)
             if nxt is not None:
@@ -193,18 +209,28 @@ class Desks:
         first = next(openings, None)
         if first is not None:
             env.timeout(first).callbacks.append(open_desks)
+        for at, staff in self._staff_changes:
+            env.timeout(at).callbacks.append(lambda _, staff=staff: self._restaff(staff))
         arrive()
+
+    def _restaff(self, staff: NDArray[np.int64]) -> None:
+        """New staff numbers: joiners start at once, leavers go when their report is done."""
+        for desk, new in zip(self.desks, staff.tolist(), strict=True):
+            desk.free += new - desk.staff
+            desk.staff = new
+            if desk.free > 0 and desk.waiting and self.calendar.is_open(self.env.now):
+                self._pull(desk)
 
     def _arrive(self, i: int) -> None:
         desk = self.desks[self._kelurahan[i]]
-        if desk.free and not desk.waiting and self.calendar.is_open(self.env.now):
+        if desk.free > 0 and not desk.waiting and self.calendar.is_open(self.env.now):
             self._pick(desk, i)
             return
         desk.waiting += 1
         desk.fifo.append(i)
         if self._priority:
             heapq.heappush(desk.heap, (self._rank[i], i))
-        if desk.free and self.calendar.is_open(self.env.now):
+        if desk.free > 0 and self.calendar.is_open(self.env.now):
             self._pull(desk)
 
     # --- handling ------------------------------------------------------------------------------
@@ -222,13 +248,13 @@ class Desks:
         self.timeline.coordinated_min[i] = self.env.now
         desk.free += 1
         self._coordinated(i)
-        if desk.waiting and self.calendar.is_open(self.env.now):
+        if desk.free > 0 and desk.waiting and self.calendar.is_open(self.env.now):
             self._pull(desk)
 
     def _pull(self, desk: Desk) -> None:
         """Free staff take waiting reports; reports past their patience have left."""
         now = self.env.now
-        while desk.free and desk.waiting:
+        while desk.free > 0 and desk.waiting:
             i = self._pop(desk)
             desk.waiting -= 1
             if now - self._received[i] > self._patience[i]:
