@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from twin.city.datadir import PROJECT_ROOT
+from twin.city.datadir import work_root
 
 
 def _env(name: str, default: str) -> str:
@@ -38,7 +38,7 @@ def _count(name: str) -> int | None:
 
 def default_database_url() -> str:
     """SQLite under ``var/`` in the project (git-ignored)."""
-    return _env("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'intake.db'}")
+    return _env("DATABASE_URL", f"sqlite:///{work_root() / 'var' / 'intake.db'}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ class Settings:
     database_url: str = field(default_factory=default_database_url)
     data_dir: str | None = field(default_factory=lambda: os.environ.get("INTAKE_DATA_DIR"))
     media_dir: Path = field(
-        default_factory=lambda: Path(_env("MEDIA_DIR", str(PROJECT_ROOT / "var" / "media")))
+        default_factory=lambda: Path(_env("MEDIA_DIR", str(work_root() / "var" / "media")))
     )
     max_body_bytes: int = 12 * 1024 * 1024
     max_photo_bytes: int = 8 * 1024 * 1024

@@ -29,27 +29,21 @@ Every report carries its idempotency key in its description (``[lt KEY]``), so t
 count the stored copies of each report without trusting the server's idempotency table.
 """
 
-from locust import FastHttpUser, events, task
+from locust import events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 import io
-import itertools
-import json
 import os
-import socket
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
-import gevent
-
-from loadtest import payloads, profiles, shapes
+from loadtest import payloads, shapes
 from loadtest.payloads import APP, OPEN311, OPERATOR
+from loadtest.runstate import STATE
+from loadtest.users import RETRY_STATUSES, PacedUser, ReportingUser, failure_text
 
 CLAIMABLE = ("menunggu", "koordinasi", "disposisi")
-RETRY_STATUSES = (0, 409, 429, 500, 502, 503, 504)  # 0: no HTTP answer (refused, reset, timeout)
-CLIENT_TIMEOUT_S = float(os.environ.get("LOADTEST_CLIENT_TIMEOUT") or 10.0)
 
 
 def _route_shares() -> dict[str, float]:
@@ -82,67 +76,6 @@ def _proof_photo() -> bytes:
 PHOTO = _proof_photo()
 
 
-class RunState:
-    """What every user of this Locust process shares: pool, credentials, ledger, acks."""
-
-    def __init__(self) -> None:
-        self.loaded = False
-        self.pool: payloads.PayloadPool | None = None
-        self.credentials: dict[str, Any] = {}
-        self.tag = os.environ.get("LOADTEST_RUN_TAG", "lt")
-        self.seed = int(os.environ.get("LOADTEST_SEED") or 0)
-        self.idempotency = os.environ.get("LOADTEST_NO_IDEMPOTENCY", "") not in ("1", "true")
-        self.profile = os.environ.get("LOADTEST_PROFILE", "")
-        self.duration = float(os.environ.get("LOADTEST_DURATION") or 0)
-        self.multiplier = float(os.environ.get("LOADTEST_SURGE_MULTIPLIER") or 0)
-        self.acked: deque[str] = deque(maxlen=5000)
-        self.users = itertools.count()
-        self.pacers = itertools.count()
-        self.worker_index = 0
-        self.started: float | None = None
-        self._ledger: io.TextIOWrapper | None = None
-
-    def load(self) -> None:
-        """Read the run folder (once per process)."""
-        if self.loaded:
-            return
-        folder = os.environ.get("LOADTEST_RUN_DIR")
-        if not folder or not (Path(folder) / payloads.POOL_FILE).is_file():
-            msg = "LOADTEST_RUN_DIR must name a run folder prepared by `twin loadtest`"
-            raise RuntimeError(msg)
-        run_dir = Path(folder)
-        self.pool = payloads.read_pool(run_dir)
-        self.credentials = json.loads((run_dir / "credentials.json").read_text(encoding="utf-8"))
-        name = f"ledger-{socket.gethostname()}-{os.getpid()}.jsonl"
-        self._ledger = (run_dir / name).open("a", encoding="utf-8", buffering=1)
-        if not self.multiplier:
-            self.multiplier = shapes.surge_multiplier()
-        self.loaded = True
-
-    def log(self, record: dict[str, Any]) -> None:
-        """Append one ledger record (one line, written through at once)."""
-        assert self._ledger is not None
-        self._ledger.write(json.dumps(record, separators=(",", ":")) + "\n")
-
-    def close(self) -> None:
-        """Flush and close the ledger."""
-        if self._ledger is not None:
-            self._ledger.flush()
-            self._ledger.close()
-            self._ledger = None
-
-    def surge_share(self) -> float:
-        """Share of flood extras among reports right now (0 outside a surge)."""
-        if self.profile != "flood-surge" or self.started is None or not self.duration:
-            return 0.0
-        if not profiles.in_surge(time.monotonic() - self.started, self.duration):
-            return 0.0
-        return profiles.flood_share(self.multiplier)
-
-
-STATE = RunState()
-
-
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
     if not isinstance(environment.runner, MasterRunner):  # the master runs no users
@@ -161,99 +94,6 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 @events.quitting.add_listener
 def _on_quitting(**_: Any) -> None:
     STATE.close()
-
-
-def _connection_error(response: Any) -> str:
-    error = getattr(response, "error", None)
-    return f"connection error: {type(error).__name__ if error else 'no answer'}"
-
-
-def _failure_text(response: Any) -> str:
-    if not response.status_code:
-        return _connection_error(response)
-    return f"HTTP {response.status_code}: {(response.text or '')[:120]}"
-
-
-class PacedUser(FastHttpUser):
-    """A user starting its tasks as a Poisson process of `rate` per second.
-
-    Gaps between task starts are exponential, drawn from the user's own seeded stream, and the
-    first task waits a gap too, so many users together offer the open, unsynchronised arrivals
-    of the twin's demand model. (Locust's ``constant_throughput`` runs every user's first task
-    the instant it is spawned and then keeps them in step: a burst of all users at once, which
-    shows up as a 100-300 ms tail that is the load generator's, not the API's.) A user behind its
-    schedule (slow answers) starts at once, but never catches up more than a second's worth.
-    """
-
-    abstract = True
-    rate = 1.0
-    network_timeout = CLIENT_TIMEOUT_S
-    connection_timeout = min(5.0, CLIENT_TIMEOUT_S)
-
-    def on_start(self) -> None:
-        """Seed the pacing and wait the first gap."""
-        STATE.load()
-        self.pacing = payloads.user_rng(STATE.seed + 17, STATE.worker_index, next(STATE.pacers))
-        self.next_start = time.monotonic() + self.pacing.expovariate(self.rate)
-        gevent.sleep(max(0.0, self.next_start - time.monotonic()))
-
-    def wait_time(self) -> float:
-        """Seconds until the next task starts."""
-        now = time.monotonic()
-        self.next_start = max(self.next_start, now - 1.0) + self.pacing.expovariate(self.rate)
-        return max(0.0, self.next_start - now)
-
-
-class ReportingUser(PacedUser):
-    """A user who files reports, retrying each with the same idempotency key until answered."""
-
-    abstract = True
-
-    def on_start(self) -> None:
-        """Seed this user's stream of payloads."""
-        STATE.load()
-        self.index = next(STATE.users)
-        self.rng = payloads.user_rng(STATE.seed, STATE.worker_index, self.index)
-        self.sequence = 0
-        super().on_start()
-
-    def draw(self, route: str) -> tuple[int, dict[str, Any]]:
-        """A payload of `route`: a flood extra with the surge's share during a surge."""
-        assert STATE.pool is not None
-        flood = self.rng.random() < STATE.surge_share()
-        number = STATE.pool.sample(self.rng, route, flood=flood)
-        return number, STATE.pool.payloads[number]
-
-    def file_report(self, route: str) -> None:
-        """Send one report and retry it (same key, same body) until it is acknowledged."""
-        number, payload = self.draw(route)
-        self.sequence += 1
-        key = f"{STATE.tag}-{STATE.worker_index}-{self.index}-{self.sequence}"
-        description = f"{payload['description']} [lt {key}]"
-        STATE.log({"e": "sent", "k": key, "p": number, "r": route})
-        attempt = 0
-        first = time.monotonic()
-        while True:
-            attempt += 1
-            status, report_id, replayed = self.post_once(route, payload, description, key)
-            if status == 201:
-                ms = round((time.monotonic() - first) * 1000, 1)
-                STATE.log(
-                    {"e": "ack", "k": key, "id": report_id, "n": attempt, "rp": replayed, "ms": ms}
-                )
-                if report_id:
-                    STATE.acked.append(report_id)
-                return
-            if status not in RETRY_STATUSES:
-                STATE.log({"e": "rej", "k": key, "s": status})
-                return
-            gevent.sleep(min(1.0, 0.05 * 2 ** min(attempt, 5)))
-
-    def post_once(
-        self, route: str, payload: dict[str, Any], description: str, key: str
-    ) -> tuple[int, str | None, bool]:
-        """One attempt; (status, acknowledged report id, replayed)."""
-        raise NotImplementedError
 
 
 class Citizen(ReportingUser):
@@ -282,7 +122,7 @@ class Citizen(ReportingUser):
             catch_response=True,
         ) as resp:  # fmt: skip
             if resp.status_code != 201:
-                resp.failure(_failure_text(resp))
+                resp.failure(failure_text(resp))
                 return resp.status_code, None, False
             data = resp.json()
             if data.get("kelurahan_code") != payload["kelurahan"]:
@@ -324,7 +164,7 @@ class Open311Citizen(ReportingUser):
             name="/open311/v2/requests.json", catch_response=True,
         ) as resp:  # fmt: skip
             if resp.status_code != 201:
-                resp.failure(_failure_text(resp))
+                resp.failure(failure_text(resp))
                 return resp.status_code, None, False
             item = resp.json()[0]
             if payload["kelurahan"] not in str(item.get("service_notice", "")):
@@ -362,7 +202,7 @@ class Tracker(PacedUser):
             if resp.status_code == 404:
                 resp.failure(f"acknowledged report {report_id} is not found")
             elif resp.status_code != 200:
-                resp.failure(_failure_text(resp))
+                resp.failure(failure_text(resp))
             elif str(resp.json().get("id")) != report_id:
                 resp.failure(f"asked for report {report_id}, got {resp.json().get('id')}")
 
@@ -397,7 +237,7 @@ class Officer(PacedUser):
             name="/api/v1/officer/queue", catch_response=True,
         ) as resp:  # fmt: skip
             if resp.status_code != 200:
-                resp.failure(_failure_text(resp))
+                resp.failure(failure_text(resp))
                 return
             waiting = [r["id"] for r in resp.json()["data"] if r["status"] in CLAIMABLE]
         if not waiting:
@@ -411,7 +251,7 @@ class Officer(PacedUser):
                 resp.success()
                 return
             if resp.status_code != 200:
-                resp.failure(_failure_text(resp))
+                resp.failure(failure_text(resp))
                 return
         self.resolve(report_id, first=True)
 
@@ -427,7 +267,7 @@ class Officer(PacedUser):
             if resp.status_code == 409 and not first:  # the lost attempt had resolved it
                 resp.success()
                 return
-            resp.failure(_failure_text(resp))
+            resp.failure(failure_text(resp))
             if resp.status_code in RETRY_STATUSES:
                 self.claimed.append(report_id)
 
@@ -454,14 +294,14 @@ class DashboardReader(PacedUser):
             catch_response=True,
         ) as resp:  # fmt: skip
             if resp.status_code != 200:
-                resp.failure(_failure_text(resp))
+                resp.failure(failure_text(resp))
 
     @task(1)
     def ranking(self) -> None:
         """GET /api/v1/kpis/ranking."""
         with self.client.get("/api/v1/kpis/ranking", catch_response=True) as resp:
             if resp.status_code != 200:
-                resp.failure(_failure_text(resp))
+                resp.failure(failure_text(resp))
 
 
 if STATE.profile in shapes.SHAPES:  # the one shape class Locust finds in this module

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from loadtest import profiles
+from loadtest.options import DEFAULT_SCENARIO
 from loadtest.profiles import PROFILES, RAMP_STEP_S, SPAWN_RATE, Profile
-
-DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "jakarta-2016.toml"
 
 
 def scenario_path() -> Path:

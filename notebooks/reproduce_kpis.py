@@ -29,8 +29,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from twin.reports.studies import Runner
-from twin.experiments.validation import PUBLISHED, plot_validation, validate
+from twin.experiments.replications import Runner
+from twin.experiments.validation import PUBLISHED, validate
+from twin.reports.study_report import plot_validation
 
 REPLICATIONS = int(os.environ.get("NOTEBOOK_REPLICATIONS", "2"))
 DAYS = int(os.environ.get("NOTEBOOK_DAYS", "7"))
@@ -39,7 +40,7 @@ print(f"{REPLICATIONS} replications x {DAYS} days per period; data: {data_dir or
 
 # %% [markdown]
 # ## The published targets
-# Only aggregates are public (`shared/data/jakarta/README.md`).
+# Only aggregates are public (`data/jakarta/README.md`).
 
 # %%
 pd.DataFrame(

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -10,22 +9,14 @@ matplotlib.use("Agg")
 
 from tests.synthetic import write_city
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _real_data_dir() -> Path:
-    env = os.environ.get("TWIN_DATA_DIR")
-    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data" / "jakarta"
-
 
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
-    """The Jakarta data directory: skipped where absent on a user's machine, never in CI."""
-    path = _real_data_dir()
-    if not (path / "boundaries" / "kelurahan.geojson").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"Jakarta data directory {path} is missing in CI")
-        pytest.skip(f"Jakarta data directory {path} not found (set TWIN_DATA_DIR)")
+    """The Jakarta data directory: the project's own (or ``TWIN_DATA_DIR`` when set)."""
+    from twin.city.datadir import resolve_data_dir
+
+    path = resolve_data_dir().root
+    assert (path / "boundaries" / "kelurahan.geojson").is_file(), f"no Jakarta data in {path}"
     return path
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from twin.city.datadir import PROJECT_ROOT
+from twin.city.datadir import output_root
+from twin.errors import TwinError
 from twin_cli.common import add_data_option, add_parallel_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from twin.experiments.replications import Runner
+    from twin.model.scenario import Scenario
 
 
 def make_runner(args: argparse.Namespace) -> Runner:
@@ -37,8 +38,30 @@ def make_runner(args: argparse.Namespace) -> Runner:
     )
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:80]
+def _output_dir(args: argparse.Namespace, default: str) -> Path:
+    """The study's folder: ``--out``, else one under reports_out/ named by its parameters;
+    an earlier result there is refused unless ``--overwrite``."""
+    from twin.reports.folders import claim_output_dir, slug
+
+    out = Path(args.out) if args.out else output_root() / slug(default)
+    return claim_output_dir(out, overwrite=args.overwrite)
+
+
+def _record(args: argparse.Namespace, out: Path, scenarios: list[Scenario]) -> None:
+    """Write the study's provenance.json (and print nothing: the study already said where)."""
+    import json
+
+    from twin.city.datadir import resolve_data_dir
+    from twin.reports.provenance import collect
+
+    record = collect(
+        scenarios,
+        data_dir=resolve_data_dir(args.data).root,
+        started_at=args.started_at,
+        argv=args.argv,
+    )
+    record["replications"] = getattr(args, "replications", None)
+    (out / "provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
 
 
 def cmd_replicate(args: argparse.Namespace) -> int:
@@ -54,14 +77,10 @@ def cmd_replicate(args: argparse.Namespace) -> int:
         scenario = dataclasses.replace(
             scenario, run=dataclasses.replace(scenario.run, seed=args.seed)
         )
-    out = (
-        Path(args.out)
-        if args.out
-        else PROJECT_ROOT
-        / "reports_out"
-        / f"{scenario.name}-{scenario.run.seed}-r{args.replications}"
-    )
+    default = f"{scenario.name}-seed{scenario.run.seed}-{scenario.run.days}d-r{args.replications}"
+    out = _output_dir(args, default)
     result = replicate(scenario, args.replications, make_runner(args), out)
+    _record(args, out, [scenario])
     table = result["summary"][["mean", "ci_low", "ci_high"]]
     print(
         f"{scenario.name}: {args.replications} replications of {scenario.run.days} days (95 % CI)"
@@ -83,8 +102,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         with_days(load_scenario(p), args.days) for p in args.scenarios
     ]  # all checked first
     names = "-vs-".join(s.name for s in scenarios)
-    out = Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / _slug(f"compare-{names}")
+    days = "-".join(sorted({f"{s.run.days}d" for s in scenarios}))
+    out = _output_dir(args, f"compare-{names}-{days}-r{args.replications}")
     result = compare(scenarios, args.replications, make_runner(args), out)
+    _record(args, out, scenarios)
     print(result["verdicts"].to_string())
     print(result["conclusion"])
     print(f"\nwrote {out}/: verdicts.csv, difference_*.csv, compare.png, report.html")
@@ -98,14 +119,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from twin.reports.studies import run_sweep
 
     sweep = load_sweep(Path(args.sweep), days=args.days)  # refuses a bad grid before any run
-    out = (
-        Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / f"sweep-{_slug(sweep.name)}"
-    )
+    out = _output_dir(args, f"sweep-{sweep.name}-{sweep.scenario.run.days}d-r{sweep.replications}")
     city = load_city(args.data, speeds=sweep.scenario.city.speed_settings(), progress=True)
     print(
         f"sweep {sweep.name}: {len(sweep.points)} grid points x {sweep.replications} replications"
     )
     result = run_sweep(sweep, make_runner(args), out, city=city)
+    _record(args, out, [sweep.scenario])
     cols = [*sweep.grid, "mean_resolution_h", "mean_coordination_h", "share_resolved_within_7d"]
     print(result["table"][cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"\nwrote {out}/: sweep.csv, minimum_staffing.csv, staffing_curve.png, report.html")
@@ -114,13 +134,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """`twin validate`: published against simulated for every period; non-zero when one misses."""
-    from twin.experiments.validation import PUBLISHED, validate
+    from twin.experiments.validation import PUBLISHED, period_scenario, validate
     from twin.reports.study_report import plot_validation, write_html
 
     periods = args.periods or list(PUBLISHED)
+    length = f"{args.days}d" if args.days else "full"
+    out = _output_dir(args, f"validation-{'-'.join(periods)}-{length}-r{args.replications}")
     table = validate(periods, args.replications, make_runner(args), days=args.days)
-    out = Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / "validation"
-    out.mkdir(parents=True, exist_ok=True)
+    _record(args, out, [period_scenario(p, args.days) for p in periods])
     table.to_csv(out / "validation.csv", index=False)
     plot = plot_validation(table, out / "validation.png")
     write_html(out / "report.html", "Validation against published outcomes",
@@ -140,10 +161,63 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from twin.experiments.validation import calibrate, write_calibrated
 
     source = Path(args.scenario)
+    stamp = args.started_at.strftime("%Y%m%d-%H%M%S")
+    out = (
+        Path(args.out)
+        if args.out
+        else output_root() / "calibration" / f"{source.stem}-calibrated-{stamp}.toml"
+    )
+    if out.exists() and not args.overwrite:
+        raise TwinError(f"{out}: exists; pass --overwrite to replace it, or choose another --out")
     fit = calibrate(source, args.replications, make_runner(args), days=args.days)
-    path = write_calibrated(source.stem, fit["best"], fit["table"], source.parent)
+    path = write_calibrated(source, fit["best"], fit["table"], out)
     print(fit["table"].head(5).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"\nbest: {fit['best']} (loss {fit['loss']:.2f}); wrote {path}")
+    print(f"\nbest: {fit['best']} (loss {fit['loss']:.2f})")
+    print(f"wrote {path} and its fit {path.with_suffix('.csv').name}")
+    if not args.out:
+        print(
+            f"to use it for validation, copy it to {source.parent / (source.stem + '-calibrated.toml')}"
+        )
+    return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """`twin sensitivity SCENARIO`: Morris screening of the assumed parameters."""
+    from twin.city.datadir import SCENARIO_DIR
+    from twin.experiments.assumptions import load_assumptions
+    from twin.experiments.sensitivity import morris
+    from twin.experiments.variants import with_days
+    from twin.model.scenario import load_scenario
+    from twin.reports.study_report import plot_sensitivity, write_html
+
+    scenario = with_days(load_scenario(args.scenario), args.days)
+    path = Path(args.assumptions) if args.assumptions else SCENARIO_DIR / "assumptions.toml"
+    assumptions = load_assumptions(path, scenario)  # every range checked before any run
+    out = _output_dir(
+        args, f"sensitivity-{scenario.name}-{scenario.run.days}d-t{args.trajectories}"
+    )
+    result = morris(
+        scenario, assumptions, make_runner(args), trajectories=args.trajectories,
+        replications=args.replications, seed=scenario.run.seed,
+    )  # fmt: skip
+    result["indices"].to_csv(out / "morris_indices.csv", index=False)
+    result["ranking"].to_csv(out / "ranking.csv")
+    result["samples"].to_csv(out / "samples.csv", index=False)
+    plot = plot_sensitivity(
+        result["indices"], list(result["ranking"].index), out / "sensitivity.png"
+    )
+    table = result["indices"].pivot(index="parameter", columns="kpi", values="rank")
+    ranked = result["ranking"].join(table)
+    write_html(out / "report.html", f"Sensitivity of {scenario.name}",
+               [("Parameters ranked by their mean effect on the four SLA KPIs "
+                 "(mu* per unit of the KPI's spread; rank per KPI)", ranked), ("Plot", plot),
+                ("Morris indices", result["indices"])],
+               note=f"{args.trajectories} trajectories, {result['runs']} runs of {scenario.run.days} days, common random numbers.")  # fmt: skip
+    _record(args, out, [scenario])
+    print(ranked.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(
+        f"\n{result['runs']} runs; wrote {out}/: morris_indices.csv, ranking.csv, sensitivity.png, report.html"
+    )
     return 0
 
 
@@ -196,7 +270,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--days", type=int, help="simulated days (default: each scenario's run.days)"
     )
     compare.add_argument(
-        "--out", metavar="DIR", help="output folder (default reports_out/compare-...)"
+        "--out",
+        metavar="DIR",
+        help="output folder (default reports_out/compare-<names>-<days>-r<R>/)",
     )
     add_parallel_options(compare)
     add_data_option(compare)
@@ -208,7 +284,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sweep.add_argument("sweep", help="sweep TOML file (see scenarios/README.md)")
     sweep.add_argument("--days", type=int, help="simulated days (overrides the sweep file)")
     sweep.add_argument(
-        "--out", metavar="DIR", help="output folder (default reports_out/sweep-<name>/)"
+        "--out", metavar="DIR", help="output folder (default reports_out/sweep-<name>-<days>-r<R>/)"
     )
     add_parallel_options(sweep)
     add_data_option(sweep)
@@ -227,7 +303,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--days", type=int, help="shorten every period (rates are compared per day)"
     )
     validate.add_argument(
-        "--out", metavar="DIR", help="output folder (default reports_out/validation/)"
+        "--out",
+        metavar="DIR",
+        help="output folder (default reports_out/validation-<periods>-<days>-r<R>/)",
     )
     add_parallel_options(validate)
     add_data_option(validate)
@@ -245,4 +323,33 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     calibrate.add_argument("--days", type=int, help="shorten the period while fitting")
     add_parallel_options(calibrate)
     add_data_option(calibrate)
+    calibrate.add_argument(
+        "--out",
+        metavar="FILE",
+        help="calibrated scenario to write (default: a new file under reports_out/calibration/)",
+    )
     calibrate.set_defaults(func=cmd_calibrate)
+    sensitivity = commands.add_parser(
+        "sensitivity", help="which assumed parameters move the KPIs (Morris screening, SALib)"
+    )
+    sensitivity.add_argument("scenario", help="scenario TOML file")
+    sensitivity.add_argument(
+        "--assumptions",
+        metavar="FILE",
+        help="parameter ranges (default scenarios/assumptions.toml)",
+    )
+    sensitivity.add_argument(
+        "--trajectories", type=int, default=10, help="Morris trajectories (default 10)"
+    )
+    sensitivity.add_argument(
+        "--replications", type=int, default=1, help="replications per point (default 1)"
+    )
+    sensitivity.add_argument("--days", type=int, help="simulated days (default the scenario's)")
+    sensitivity.add_argument("--out", metavar="DIR", help="output folder")
+    add_parallel_options(sensitivity)
+    add_data_option(sensitivity)
+    sensitivity.set_defaults(func=cmd_sensitivity)
+    for sub in (compare, sweep, validate, calibrate, sensitivity):
+        sub.add_argument(
+            "--overwrite", action="store_true", help="replace an earlier result at the output"
+        )

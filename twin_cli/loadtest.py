@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from twin.city.datadir import PROJECT_ROOT
 from twin_cli.common import add_data_option
 
 
@@ -35,6 +34,7 @@ def _cmd_loadtest(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `twin loadtest`."""
+    from loadtest.options import DEFAULT_SCENARIO
     from loadtest.profiles import PROFILES
 
     loadtest = commands.add_parser(
@@ -55,8 +55,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     loadtest.add_argument("--seed", type=int, help="payload seed (default: the scenario's)")
     loadtest.add_argument("--out", metavar="DIR", help="run folder (default reports_out/...)")
     loadtest.add_argument(
-        "--scenario", default=str(PROJECT_ROOT / "scenarios" / "jakarta-2016.toml"),
-        help="scenario of the demand model (default scenarios/jakarta-2016.toml)",
+        "--scenario", default=str(DEFAULT_SCENARIO),
+        help="scenario of the demand model (default scenarios/jakarta-2016-calibrated.toml)",
     )  # fmt: skip
     loadtest.add_argument("--server-workers", type=int, default=1, help="API worker processes")
     loadtest.add_argument(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from twin.errors import TwinError
@@ -45,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
+    args.started_at = datetime.now(UTC)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the provenance records
     try:
         return int(args.func(args))
     except TwinError as exc:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from twin.city.datadir import PROJECT_ROOT
+from twin.city.datadir import output_root
 from twin.errors import ScenarioError
+from twin.reports.folders import claim_output_dir, slug
 from twin_cli.common import add_data_option, add_parallel_options
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from twin.city.assembly import City
+    from twin.model.runner import RunResult
+    from twin.model.scenario import Scenario
 
 
 def _cmd_city_info(args: argparse.Namespace) -> int:
@@ -30,36 +40,106 @@ def _cmd_city_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.replay:
+        return _cmd_replay(args)
+    if args.scenario is None:
+        raise ScenarioError("twin run: name a scenario file, or --replay a summary.json")
     if args.replications is not None and args.replications != 1:
         from twin_cli.experiments import cmd_replicate
 
         return cmd_replicate(args)
-    from tqdm import tqdm
-
-    from twin.city.assembly import load_city
-    from twin.model.runner import run_scenario
     from twin.model.scenario import load_scenario
-    from twin.reports.run_files import format_summary, plotting_process, write_run
 
     scenario = load_scenario(args.scenario)
     days = args.days if args.days is not None else scenario.run.days
     seed = args.seed if args.seed is not None else scenario.run.seed
     if days < 1:
         raise ScenarioError(f"--days must be >= 1, got {days}")
+    default = output_root() / slug(f"{scenario.name}-seed{seed}-{days}d")
+    out = claim_output_dir(Path(args.out) if args.out else default, overwrite=args.overwrite)
+    from twin.reports.run_files import plotting_process
+
+    with plotting_process() as plotter:  # imports matplotlib on another core while the model runs
+        result, city = _simulate(args, scenario, seed=seed, days=days, replication=0)
+        _write(args, result, city, out, plotter=plotter)
+    return 0
+
+
+def _simulate(
+    args: argparse.Namespace, scenario: Scenario, *, seed: int, days: int, replication: int
+) -> tuple[RunResult, City]:
+    from tqdm import tqdm
+
+    from twin.city.assembly import load_city
+    from twin.model.runner import run_scenario
+
     city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=True)
-    with plotting_process() as plotter:
-        with tqdm(
-            total=days, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
-        ) as bar:
-            result = run_scenario(city, scenario, seed=seed, days=days, progress=bar.update)
-        out = (
-            Path(args.out) if args.out else PROJECT_ROOT / "reports_out" / f"{scenario.name}-{seed}"
+    with tqdm(
+        total=days, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
+    ) as bar:
+        result = run_scenario(
+            city, scenario, seed=seed, days=days, replication=replication, progress=bar.update
         )
-        written = write_run(result, city, out, plotter=plotter)
+    return result, city
+
+
+def _write(
+    args: argparse.Namespace,
+    result: RunResult,
+    city: City,
+    out: Path,
+    *,
+    plotter: Executor | None = None,
+) -> dict[str, Any]:
+    from twin.reports.provenance import collect
+    from twin.reports.run_files import format_summary, write_run
+
+    record = collect(
+        [result.scenario], data_dir=city.paths.root, started_at=args.started_at, argv=args.argv
+    )
+    written = write_run(result, city, out, provenance=record, plotter=plotter)
     print(format_summary(result.summary))
     plots = sum(1 for p in written if p.suffix == ".png")
     print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and {plots} PNG plots")
-    return 0
+    return record
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    """Rerun the run a summary.json records, and check the records come out byte-identical."""
+    from twin.reports.provenance import read_run_record, version_differences
+
+    if args.scenario is not None or args.seed is not None or args.days is not None:
+        raise ScenarioError(
+            "--replay takes the scenario, seed and days from the summary; drop them"
+        )
+    summary_path = Path(args.replay)
+    recorded, scenario = read_run_record(summary_path)
+    for note in version_differences(recorded):
+        print(f"twin: note: {summary_path}: {note}; the replay may differ", file=sys.stderr)
+    default = summary_path.parent.with_name(summary_path.parent.name + "-replay")
+    out = claim_output_dir(Path(args.out) if args.out else default, overwrite=args.overwrite)
+    result, city = _simulate(
+        args,
+        scenario,
+        seed=scenario.run.seed,
+        days=scenario.run.days,
+        replication=int(recorded.get("replication", 0)),
+    )
+    record = _write(args, result, city, out)
+    then = recorded.get("outputs", {}).get("reports.parquet")
+    now = record["outputs"]["reports.parquet"]
+    changed = sorted(
+        name
+        for name, digest in recorded.get("data", {}).get("files", {}).items()
+        if record["data"]["files"].get(name) != digest
+    )
+    if changed:
+        print(f"twin: note: data files differ from the recorded run: {', '.join(changed)}")
+    if now == then:
+        print(f"replay of {summary_path}: reports.parquet identical (sha256 {now[:16]}...)")
+        return 0
+    print(f"replay of {summary_path}: reports.parquet DIFFERS (sha256 {then} then, {now} now)")
+    return 1
 
 
 def _cmd_bench_city(args: argparse.Namespace) -> int:
@@ -109,11 +189,23 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     city_map.set_defaults(func=_cmd_city_map)
 
     run = commands.add_parser("run", help="simulate a scenario and write KPIs, records and plots")
-    run.add_argument("scenario", help="scenario TOML file, e.g. scenarios/jakarta-2016.toml")
+    run.add_argument(
+        "scenario",
+        nargs="?",
+        help="scenario TOML file, e.g. scenarios/jakarta-2016-calibrated.toml",
+    )
+    run.add_argument(
+        "--replay",
+        metavar="SUMMARY",
+        help="rerun the run a summary.json records (scenario, seed, days) and compare its records",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output folder of twin"
+    )
     run.add_argument("--days", type=int, help="simulated days (default: the scenario's run.days)")
     run.add_argument("--seed", type=int, help="random seed (default: the scenario's run.seed)")
     run.add_argument(
-        "--out", metavar="DIR", help="output folder (default reports_out/<scenario>-<seed>/)"
+        "--out", metavar="DIR", help="output folder (default reports_out/<scenario>-seed<S>-<D>d/)"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(

@@ -84,14 +84,15 @@ def test_the_pool_samples_by_route_and_flood_with_a_seed() -> None:
 
 
 def test_locust_stays_out_of_twin_and_intake() -> None:
-    """`import locust` monkey-patches gevent: only loadtest/locustfile.py and shapes.py may."""
+    """`import locust` monkey-patches gevent: only the Locust side of `loadtest` may."""
     for folder in ("twin", "intake"):
         for path in (ROOT / folder).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             assert "import locust" not in text, path
             assert "from locust" not in text, path
     code = (
-        "import sys, twin_cli.main, loadtest.runner, loadtest.payloads; "
+        "import sys, twin_cli.main, loadtest, loadtest.options, loadtest.payloads, loadtest.server, "
+        "loadtest.locust_run, loadtest.audit, loadtest.results, loadtest.runner; "
         "twin_cli.main.build_parser(); assert 'locust' not in sys.modules and 'gevent' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
@@ -104,3 +105,14 @@ def test_the_cli_offers_every_profile() -> None:
     for name in PROFILES:
         args = parser.parse_args(["loadtest", "--profile", name, "--kill", "1", "--workers", "2"])
         assert (args.profile, args.kill, args.workers) == (name, 1, 2)
+
+
+def test_the_package_exports_each_public_name_from_its_module() -> None:
+    import importlib
+
+    import loadtest
+
+    assert sorted(loadtest.__all__) == sorted(loadtest._MODULE_OF)
+    for name, module in loadtest._MODULE_OF.items():
+        home = importlib.import_module(f"loadtest.{module}")
+        assert getattr(loadtest, name) is getattr(home, name), name

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-pytestmark = pytest.mark.realdata
 
 
 def loadtest(
@@ -90,25 +89,27 @@ def test_locustfile_runs_as_plain_locust(
 ) -> None:
     """STYLE 8: the API, then `locust -f loadtest/locustfile.py --headless ... --exit-code-on-error 1`."""
     from intake.bench import free_port
-    from loadtest import runner
+    from loadtest.audit import audit, read_ledger, read_stored
+    from loadtest.options import DEFAULT_SCENARIO
     from loadtest.payloads import build_pool, write_pool
+    from loadtest.server import Server, issue_credentials, migrate_database, warm_up
     from twin.model.scenario import load_scenario
 
     run_dir = tmp_path / "run"
-    pool, meta = build_pool(real_city, load_scenario(runner.DEFAULT_SCENARIO), seed=5)
+    pool, meta = build_pool(real_city, load_scenario(DEFAULT_SCENARIO), seed=5)
     write_pool(run_dir, pool, meta)
     url = f"sqlite:///{tmp_path / 'intake.db'}"
-    runner.migrate_database(url)
-    server = runner.Server(
+    migrate_database(url)
+    server = Server(
         url, port=free_port(), data_dir=str(real_data_dir), workers=1,
         log_path=tmp_path / "server.log", media_dir=tmp_path / "media",
     )  # fmt: skip
     server.start()
     try:
-        credentials = runner.issue_credentials(
+        credentials = issue_credentials(
             url, officer_kelurahan=meta["busiest_kelurahan"][:1], data_dir=str(real_data_dir)
         )
-        runner.warm_up(server.url, credentials["api_key"])
+        warm_up(server.url, credentials["api_key"])
         (run_dir / "credentials.json").write_text(json.dumps(credentials))
         env = {**os.environ, "LOADTEST_RUN_DIR": str(run_dir), "LOADTEST_RUN_TAG": "ltplain",
                "PYTHONPATH": str(ROOT)}  # fmt: skip
@@ -122,13 +123,13 @@ def test_locustfile_runs_as_plain_locust(
     finally:
         server.stop()
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    ledger = runner.read_ledger(run_dir)
-    stored = runner.read_stored(url, "ltplain")
+    ledger = read_ledger(run_dir)
+    stored = read_stored(url, "ltplain")
 
     def relocate(lons: Any, lats: Any) -> list[str | None]:
         rows = real_city.kelurahan.locate_many(list(lons), list(lats))
         return [str(real_city.kelurahan.codes[r]) if r >= 0 else None for r in rows]
 
-    result = runner.audit(ledger, stored, pool, relocate)
+    result = audit(ledger, stored, pool, relocate)
     assert result["ok"], result
     assert result["acknowledged"] > 10

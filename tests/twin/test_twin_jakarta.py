@@ -70,13 +70,17 @@ def test_validate_and_calibrate_commands(real_data_dir: Path, tmp_path: Path, ca
     assert (code == 0) == bool(table["pass"].all())
     for name in ("jakarta-2016.toml", "jakarta-2020.toml"):
         shutil.copy(ROOT / "scenarios" / name, tmp_path / name)
-    assert main(["calibrate", str(tmp_path / "jakarta-2020.toml"), *common]) == 0
-    calibrated = load_scenario(tmp_path / "jakarta-2020-calibrated.toml")
+    out = tmp_path / "fits" / "fit-2020.toml"  # elsewhere than the scenario: base is relative
+    assert main(["calibrate", str(tmp_path / "jakarta-2020.toml"), "--out", str(out), *common]) == 0
+    calibrated = load_scenario(out)
     grid = CALIBRATION_GRID["jakarta-2020"]
     assert calibrated.coordination.agency_scale in grid["coordination.agency_scale"]
     assert calibrated.coordination.patience_h in grid["coordination.patience_h"]
     assert calibrated.coordination.unanswered_share in grid["coordination.unanswered_share"]
-    assert (tmp_path / "jakarta-2020-calibration.csv").is_file()
+    assert out.with_suffix(".csv").is_file()
+    assert not (tmp_path / "jakarta-2020-calibrated.toml").exists()  # no file beside the source
     capsys.readouterr()
+    assert main(["calibrate", str(tmp_path / "jakarta-2020.toml"), "--out", str(out), *common]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
     assert main(["calibrate", str(ROOT / "scenarios" / "jakarta-2016-lean.toml"), *common]) == 2
     assert "no published targets" in capsys.readouterr().err

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from twin.city.datadir import PROJECT_ROOT, DataPaths, resolve_data_dir
+from twin.city.datadir import DataPaths, resolve_data_dir, work_root
 from twin.city.depots import read_offices
 from twin.city.kelurahan import M_PER_DEGREE, KelurahanIndex, load_kelurahan
 from twin.city.roads import RoadNetwork, haversine_m, load_network_file
@@ -47,11 +47,11 @@ FAR_SNAP_M = 500.0  # a depot farther than this from any road node is reported
 
 
 def default_cache_dir() -> Path:
-    """``TWIN_CACHE_DIR``, else ``.cache/`` in the project root (git-ignored)."""
+    """``TWIN_CACHE_DIR``, else ``.cache/`` in the project root (git-ignored) or current folder."""
     import os
 
     env = os.environ.get("TWIN_CACHE_DIR")
-    return Path(env).expanduser() if env else PROJECT_ROOT / ".cache"
+    return Path(env).expanduser() if env else work_root() / ".cache"
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
 """Published outcomes against the twin: validation and calibration of the period scenarios.
 
-Only aggregates are published (shared/data/jakarta/README.md). Each period scenario is judged on
+Only aggregates are published (data/jakarta/README.md). Each period scenario is judged on
 the published KPIs it can be compared with, as per-day rates so that a shorter run (a notebook,
 CI) is judged fairly: pass when the published value lies within the stated tolerance of the
 simulated mean. `calibrate` fits a period's unpublished parameters (each with its assumed range)
@@ -62,7 +62,7 @@ class Target:
         return abs(simulated - self.published) <= allowed
 
 
-README = "shared/data/jakarta/README.md"
+README = "data/jakarta/README.md"
 PUBLISHED: dict[str, list[Target]] = {
     "jakarta-2016": [
         Target("reports_per_day", 932.3, 0.10, True, f"{README}: 28,901 reports in Dec 2016"),
@@ -182,13 +182,18 @@ def calibrate(
     return {"table": table, "best": best, "loss": float(table.iloc[0]["loss"])}
 
 
-def write_calibrated(name: str, best: dict[str, Any], fit: pd.DataFrame, folder: Path) -> Path:
-    """Write ``<name>-calibrated.toml`` (base = the period file, plus the fitted values) and the fit."""
+def write_calibrated(source: Path, best: dict[str, Any], fit: pd.DataFrame, out: Path) -> Path:
+    """Write the calibrated scenario `out` (base = `source`, plus the fitted values) and, beside it,
+    the fit (`out` with ``.csv``). Never called on a shipped file unless the user named it."""
+    import os
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    base = Path(os.path.relpath(source.resolve(), out.parent.resolve())).as_posix()
     lines = [
-        f"# Calibrated by `twin calibrate {name}`: fitted values of the unpublished parameters",
-        f"# (grid search on common random numbers; the fit is in {name}-calibration.csv).",
-        f'base = "{name}.toml"',
-        f'description = "{name}, calibrated to its published outcomes"',
+        f"# Calibrated by `twin calibrate {source.name}`: fitted values of the unpublished parameters",
+        f"# (grid search on common random numbers; the fit is in {out.with_suffix('.csv').name}).",
+        f"base = {json.dumps(base)}",
+        f'description = "{source.stem}, calibrated to its published outcomes"',
         "",
     ]
     tables: dict[str, dict[str, Any]] = {}
@@ -199,8 +204,7 @@ def write_calibrated(name: str, best: dict[str, Any], fit: pd.DataFrame, folder:
         lines.append(f"[{section}]")
         lines += [f"{k} = {json.dumps(float(v))}" for k, v in values.items()]
         lines.append("")
-    out = folder / f"{name}-calibrated.toml"
     out.write_text("\n".join(lines), encoding="utf-8")
-    fit.to_csv(folder / f"{name}-calibration.csv", index=False)
+    fit.to_csv(out.with_suffix(".csv"), index=False)
     load_scenario(out)  # the written file must load
     return out

@@ -15,23 +15,26 @@ def replace_field(scenario: Scenario, path: str, value: Any) -> Scenario:
 
     The result is validated as a scenario file would be; an unknown field raises `ScenarioError`.
     """
-    data = _as_dict(scenario)
+    data = scenario_to_dict(scenario)
     node = data
     parts = path.split(".")
     for i, part in enumerate(parts[:-1]):
         if not isinstance(node, dict) or part not in node:
             raise ScenarioError(
-                f"sweep field {path!r}: {'.'.join(parts[: i + 1])} is not a scenario field"
+                f"field {path!r}: {'.'.join(parts[: i + 1])} is not a scenario field"
             )
         node = node[part]
     if not isinstance(node, dict) or parts[-1] not in node:
-        raise ScenarioError(f"sweep field {path!r} is not a scenario field")
+        raise ScenarioError(f"field {path!r} is not a scenario field")
     node[parts[-1]] = value
     name = data.pop("name")
     return scenario_from_dict(data, name=name)
 
 
-def _as_dict(scenario: Scenario) -> dict[str, Any]:
+def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
+    """Every field of `scenario` as plain data (``name`` included): what `scenario_from_dict` reads
+    back, and what a run's provenance records."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, tuple):
             return [plain(v) for v in value]

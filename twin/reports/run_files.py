@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from twin.model.decomposition import format_decomposition
 from twin.reports import run_plots as plots
+from twin.reports.provenance import file_sha256
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -33,24 +34,30 @@ def _clean(value: Any) -> Any:
 
 
 def write_run(
-    result: RunResult, city: City, out: Path, *, plotter: Executor | None = None
+    result: RunResult,
+    city: City,
+    out: Path,
+    *,
+    provenance: dict[str, Any] | None = None,
+    plotter: Executor | None = None,
 ) -> list[Path]:
     """Write every output of one run into `out` and return the paths.
 
-    Parameters
-    ----------
-    result, city, out
-        The run, its city and the folder.
-    plotter
-        A process pool to draw the figures in while this process writes the records (see
-        `plotting_process`); None draws them here.
+    `provenance` (see `twin.reports.provenance.collect`) goes into summary.json, with the SHA-256
+    of the reports.parquet written, so a replay can show it gets the same records. `plotter`: a
+    process pool to draw the figures in while this process writes the records (see
+    `plotting_process`); None draws them here.
     """
     out.mkdir(parents=True, exist_ok=True)
     mainland = city.table[~city.is_seribu]
     figures = None if plotter is None else plotter.submit(plots.write_plots, result, mainland, out)
     written = [out / "summary.json", out / "reports.parquet", out / "kelurahan.csv"]
-    written[0].write_text(json.dumps(_clean(result.summary), indent=2) + "\n")
     result.reports.to_parquet(written[1], index=False, compression="zstd")
+    summary = dict(result.summary)
+    if provenance is not None:
+        provenance["outputs"] = {"reports.parquet": file_sha256(written[1])}
+        summary["provenance"] = provenance
+    written[0].write_text(json.dumps(_clean(summary), indent=2) + "\n")
     result.kelurahan.to_csv(written[2], float_format="%.4f")
     written += plots.write_plots(result, mainland, out) if figures is None else figures.result()
     return written

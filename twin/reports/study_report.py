@@ -165,3 +165,26 @@ def plot_validation(table: pd.DataFrame, out: Path) -> Path:
     ax.invert_yaxis()
     ax.set_title("validation against published outcomes")
     return save_figure(fig, out)
+
+
+KPI_LABELS = {kpi: label for kpi, label, _ in PANELS}
+
+
+def plot_sensitivity(indices: pd.DataFrame, order: list[str], out: Path) -> Path:
+    """Morris mu* (mean absolute elementary effect, with its 95 % bootstrap interval) of every
+    parameter on each SLA KPI; parameters in `order` (most influential overall on top)."""
+    plt = pyplot()
+    kpis = list(dict.fromkeys(indices["kpi"]))
+    fig, axes = plt.subplots(
+        1, len(kpis), figsize=(4.2 * len(kpis), 0.45 * len(order) + 1.6), sharey=True
+    )
+    y = np.arange(len(order))[::-1]  # the first of `order` on top
+    for ax, kpi in zip(np.atleast_1d(axes), kpis, strict=True):
+        part = indices[indices["kpi"] == kpi].set_index("parameter").reindex(order)
+        ax.barh(y, part["mu_star"], xerr=part["mu_star_conf"], color="#4c72b0", ecolor="#333")
+        ax.set_title(KPI_LABELS.get(kpi, kpi), fontsize=10)
+        ax.set_xlabel("mu* (KPI units over the range)")
+    np.atleast_1d(axes)[0].set_yticks(y, order)
+    fig.suptitle("Morris sensitivity: effect of each assumed parameter over its plausible range")
+    fig.tight_layout()
+    return save_figure(fig, out)
