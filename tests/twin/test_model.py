@@ -337,3 +337,23 @@ def test_the_decomposition_adds_up_to_the_mean_resolution(synthetic_city) -> Non
     assert parts["ppsu"]["waiting_for_team_h"] > 0
     assert parts["ppsu"]["travel_h"] > 0
     assert parts["agency"]["verification_and_waits_h"] > 0  # hand-over and second visits
+
+
+def test_cli_refuses_a_staff_table_with_an_unknown_code_with_exit_2(
+    synthetic_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "crews.csv").write_text("kelurahan_code,staff\n31.71.09.9999,3\n")
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text('[run]\ndays = 1\n[crews]\nstaff_table = "tables/crews.csv"\n')
+    code = main(["run", str(scenario), "--data", str(synthetic_dir), "--out", str(tmp_path / "o"), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("twin: error: ")
+    assert "crews.staff_table: unknown kelurahan code 31.71.09.9999" in err
+    assert str(tmp_path / "tables" / "crews.csv") in err  # relative to the scenario file
+    assert err.count("\n") == 1
