@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from twin.kpis import MIN_RANKED_REPORTS, judge_targets, kpis_by, rank_kelurahan, report_kpis
+from twin.model.decomposition import decompose
 from twin.model.demand import OUTCOMES, generate_reports
 from twin.model.process import CityTwin
 from twin.model.streams import RandomStreams
@@ -28,7 +29,16 @@ if TYPE_CHECKING:
     from twin.model.scenario import Scenario
 
 TIMEZONE = "Asia/Jakarta"
-STAGES = ("submitted", "received", "coordinated", "assigned", "arrived", "done", "closed")
+STAGES = (
+    "submitted",
+    "received",
+    "picked_up",
+    "coordinated",
+    "assigned",
+    "arrived",
+    "done",
+    "closed",
+)
 
 
 @dataclass(slots=True)
@@ -110,6 +120,7 @@ def run_scenario(
     days: int | None = None,
     replication: int = 0,
     progress: Callable[[float], object] | None = None,
+    desk_events: bool = False,
 ) -> RunResult:
     """Run `scenario` once on `city`.
 
@@ -125,6 +136,8 @@ def run_scenario(
         Replication number (selects independent streams for the same seed).
     progress
         Called with 1 after each simulated day (warm-up and follow-up included).
+    desk_events
+        Simulate first-come-first-served desks event by event (a check; same records).
     """
     run = scenario.run
     run = dataclasses.replace(
@@ -134,8 +147,10 @@ def run_scenario(
     started = time.perf_counter()
     simulated = simulated_scenario(scenario)
     reports = generate_reports(city, simulated, RandomStreams(run.seed, replication))
-    twin = CityTwin(city, simulated, reports)
-    twin.run(until_min=simulated.run.days * 1440.0, progress=progress)
+    twin = CityTwin(city, simulated, reports, desk_events=desk_events)
+    until = simulated.run.days * 1440.0
+    twin.run(until_min=until, progress=progress)
+    outcomes = twin.outcomes()
     offset = run.warm_up_days * 1440.0  # minutes from the simulation's start to the period's
     end = (run.days + run.follow_up_days) * 1440.0  # end of the follow-up, from the period's start
 
@@ -150,10 +165,11 @@ def run_scenario(
     times = {
         "submitted": f["submitted_min"].to_numpy() - offset,
         "received": received,
-        "coordinated": seen(twin.coordinated_min),
-        "assigned": seen(twin.assigned_min),
-        "arrived": seen(twin.arrived_min),
-        "done": seen(twin.done_min),
+        "picked_up": seen(twin.timeline.picked_min),
+        "coordinated": seen(twin.timeline.coordinated_min),
+        "assigned": seen(twin.timeline.assigned_min),
+        "arrived": seen(twin.timeline.arrived_min),
+        "done": seen(twin.timeline.done_min),
         "closed": seen(twin.outcome_closed_min()),
     }
     table = city.table
@@ -171,20 +187,25 @@ def run_scenario(
             "channel": pd.Categorical.from_codes(
                 f["channel"].to_numpy(), pd.Index(reports.channels)
             ),
-            "outcome": pd.Categorical.from_codes(f["outcome"].to_numpy(), pd.Index(OUTCOMES)),
+            "outcome": pd.Categorical.from_codes(outcomes, pd.Index(OUTCOMES)),
             "flood_day_surge": f["flood"].to_numpy(),
             "lon": f["lon"].to_numpy(),
             "lat": f["lat"].to_numpy(),
             "node": f["node"].to_numpy(),
-            "crew": twin.crew_of,
-            "visits": twin.visits,
-            "travel_km": twin.travel_km,
+            "agency": pd.Categorical.from_codes(
+                f["agency"].to_numpy(), pd.Index(list(scenario.agencies))
+            ),
+            "crew": twin.timeline.crew_of,
+            "visits": twin.timeline.visits,
+            "travel_km": twin.timeline.travel_km,
         }
     )
     for stage in STAGES:
         out[f"{stage}_at"] = origin + pd.to_timedelta(np.round(times[stage] * 60), unit="s")
     for stage in STAGES[1:]:
         out[f"{stage}_h"] = times[stage] / 60.0
+    for part in ("team_wait", "ride", "work"):  # summed over visits: the decomposition's parts
+        out[f"{part}_h"] = getattr(twin.timeline, f"{part}_min") / 60.0
     out = out[cohort].reset_index(drop=True)
 
     kpi_frame = out.rename(columns={"kelurahan_code": "kelurahan"})
@@ -224,17 +245,25 @@ def run_scenario(
         "crews": len(twin.crews),
         "dispatch": scenario.crews.dispatch,
         "pooling": scenario.crews.pooling,
-        "travel_km": float(twin.travel_km.sum() + twin.return_km),
+        "travel_km": float(twin.timeline.travel_km.sum() + twin.return_km),
         "outcomes": {
-            name: int((f["outcome"].to_numpy()[cohort] == i).sum())
-            for i, name in enumerate(OUTCOMES)
+            name: int((outcomes[cohort] == i).sum()) for i, name in enumerate(OUTCOMES)
         },
+        "never_picked_up": twin.never_picked_up(),
+        "desk_staff": int(twin.staff.sum()),
+        "desk_utilisation": float(  # over the whole simulated span, warm-up and follow-up included
+            f["handling_min"].to_numpy()[twin.timeline.coordinated_min <= until].sum()
+        )
+        / max(1e-9, float(twin.staff.sum()) * twin.calendar.open_minutes(simulated.run.days)),
         "by_kota": kpis_by(kpi_frame, "kota", **observed)[
             ["reports", "mean_resolution_h", "resolved_share"]
         ].to_dict(orient="index"),
         "by_category": kpis_by(kpi_frame, "category", **observed)[
             ["reports", "mean_resolution_h", "resolved_share"]
         ].to_dict(orient="index"),
+        "decomposition": decompose(out),
+        "ppsu_overtime_h": twin.ppsu.teams.overtime_min / 60.0,
+        "agency_utilisation": twin.agencies.busy_share(until),
         "best_15": ranked.head(15).index.tolist(),
         "worst_15": ranked.tail(15).index.tolist()[::-1],
         "runtime_s": round(time.perf_counter() - started, 2),
