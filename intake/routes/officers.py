@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake import photos, store, workflow
 from intake.deps import CoordinatorDep, OfficerDep, ServiceDep
+from intake.errors import TEXT_PATTERN
 from intake.models import OfficerReport, OfficerReports, ReportId, officer_view
 
 MAX_NOTE = 1000
@@ -33,14 +34,21 @@ class Dispatch(BaseModel):
     """The field crew sent to a report."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    crew: str = Field(min_length=1, max_length=100, description="the crew's name or call sign")
+    crew: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=TEXT_PATTERN,
+        description="the crew's name or call sign",
+    )
 
 
 class Handover(BaseModel):
     """The agency (dinas) a report is handed over to."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    agency: str = Field(min_length=1, max_length=100, description="the receiving agency")
+    agency: str = Field(
+        min_length=1, max_length=100, pattern=TEXT_PATTERN, description="the receiving agency"
+    )
 
 
 @officer_router.get("/queue", response_model=OfficerReports, responses={401: NOT_FOUND[401]})
@@ -97,7 +105,7 @@ def resolve(
     officer: OfficerDep,
     service: ServiceDep,
     photo: Annotated[UploadFile, File(description="proof photo, JPEG or PNG")],
-    note: Annotated[str | None, Form(max_length=MAX_NOTE)] = None,
+    note: Annotated[str | None, Form(max_length=MAX_NOTE, pattern=TEXT_PATTERN)] = None,
 ) -> OfficerReport:
     """Close a report you claimed (``proses`` -> ``selesai``) with a proof photo.
 
