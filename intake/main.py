@@ -159,6 +159,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.service.photo_pool.shutdown()
             writer.close()
             engine.dispose()
 

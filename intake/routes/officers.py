@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake import photos, store, workflow
 from intake.deps import CoordinatorDep, OfficerDep, ServiceDep
-from intake.errors import TEXT_PATTERN
+from intake.errors import TEXT_PATTERN, ApiError
 from intake.models import OfficerReport, OfficerReports, ReportId, officer_view
 
 MAX_NOTE = 1000
@@ -96,7 +96,8 @@ def claim(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> Offi
     "/reports/{report_id}/resolve",
     response_model=OfficerReport,
     responses={**CHANGE, 403: {"description": "claimed by another officer"},
-               413: {"description": "photo over the byte or pixel limit"},
+               413: {"description": "photo over the byte, pixel or decoding-memory limit"},
+               503: {"description": "too many photos at once: retry after Retry-After"},
                415: {"description": "photo neither JPEG nor PNG"},
                422: {"description": "photo missing, corrupt or truncated"}},
 )  # fmt: skip
@@ -118,13 +119,22 @@ def resolve(
             conn, report_id=report_id, kelurahan_code=kelurahan, officer_id=officer_id
         )
     settings = service.settings
-    data = photos.read_limited(photo.file, max_bytes=settings.max_photo_bytes)
-    name = photos.store_photo(
-        data,
-        media_dir=settings.media_dir,
-        max_bytes=settings.max_photo_bytes,
-        max_pixels=settings.max_photo_pixels,
-    )
+    # a few photos at a time, so concurrent uploads cannot take all the memory (issue 17)
+    if not service.photo_slots.acquire(timeout=settings.photo_wait_seconds):
+        raise ApiError(503, "too many photos are being processed; retry shortly", retry_after=5)
+    try:
+        data = photos.read_limited(photo.file, max_bytes=settings.max_photo_bytes)
+        # in the photo threads: the large buffers stay in their few malloc arenas
+        name = service.photo_pool.submit(
+            photos.store_photo,
+            data,
+            media_dir=settings.media_dir,
+            max_bytes=settings.max_photo_bytes,
+            max_pixels=settings.max_photo_pixels,
+            max_decode_bytes=settings.max_photo_decode_bytes,
+        ).result()
+    finally:
+        service.photo_slots.release()
     try:
         with service.engine.begin() as conn:
             row = workflow.resolve(
