@@ -45,7 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from loadtest.profiles import PROFILES, SPAWN_RATE, Profile
+from loadtest.profiles import PROFILES, SERVER_RATES, SPAWN_RATE, Profile
 from twin.errors import TwinError
 
 log = logging.getLogger("twin.loadtest")
@@ -556,7 +556,7 @@ class Server:
         args += ["--workers", str(self.workers)]
         if self.data_dir:
             args += ["--data", self.data_dir]
-        env = {**os.environ, "INTAKE_MEDIA_DIR": str(self.media_dir)}
+        env = {**os.environ, **SERVER_RATES, "INTAKE_MEDIA_DIR": str(self.media_dir)}
         with self.log_path.open("ab") as logfile:
             self.proc = subprocess.Popen(
                 twin_command(*args), stdout=logfile, stderr=logfile, env=env,
