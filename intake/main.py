@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -198,7 +199,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             writer.close()
             engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's scripts served by the app: they work offline
+    app = FastAPIOffline(
         title="jakarta-twin intake",
         version="1.0",
         description=(

@@ -69,7 +69,7 @@ def test_control_characters_in_a_disposition_are_a_422(
     report_id = post_report(api)
     r = coordinator_post(api, report_id, action, api.coordinator, **payload)
     assert r.status_code == 422, r.text
-    assert "control characters" in r.json()["detail"]
+    assert "control characters (such as NUL) are not allowed" in r.json()["detail"]
     assert stored(api, report_id)["status"] == "menunggu"
 
 
