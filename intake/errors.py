@@ -51,6 +51,6 @@ def describe_errors(errors: Sequence[Any]) -> tuple[int, str]:
         if e.get("type") == "extra_forbidden":
             message = "this field may not be set by a client"
         elif e.get("type") == "string_pattern_mismatch":
-            message = PATTERN_MESSAGES.get((e.get("ctx") or {}).get("pattern"), message)
+            message = PATTERN_MESSAGES.get(str((e.get("ctx") or {}).get("pattern")), message)
         parts.append(f"{where}: {message}")
     return 422, "; ".join(parts)
