@@ -92,6 +92,16 @@ def test_open311_token_with_a_nul_is_a_404(api: Api) -> None:
     assert r.status_code == 404, r.text
 
 
+def test_a_logged_path_carries_no_token() -> None:
+    from intake.main import loggable
+
+    token = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert loggable(f"/api/v1/reports/track/{token}") == "/api/v1/reports/track/<redacted>"
+    assert loggable("/api/v1/coordinator/reports/12/dispatch") == (
+        "/api/v1/coordinator/reports/12/dispatch"
+    )
+
+
 def test_an_unexpected_error_is_answered_500_without_a_traceback(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
