@@ -116,6 +116,7 @@ def png_header(width: int, height: int, color_type: int) -> bytes:
         (png_header(6300, 6300, 2), 151),  # the audit's PNG: 40 Mpx, under the pixel limit
         (png_header(4000, 4000, 6), 122),  # RGBA: a second, premultiplied copy to scale it
     ],
+    ids=["rgb-6300", "rgba-4000"],
 )
 def test_a_photo_over_the_decoding_budget_is_refused_before_decoding(
     data: bytes, needed_mb: int
