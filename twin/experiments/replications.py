@@ -79,16 +79,23 @@ class ReplicationResult:
 _CITY_CACHE: dict[tuple[str | None, str], Any] = {}
 
 
+def cached_city(scenario: Scenario, data_dir: str | None) -> Any:
+    """The city with `scenario`'s speeds, loaded once per process."""
+    from twin.city.assembly import load_city
+
+    speeds = scenario.city.speed_settings()
+    cache_key = (data_dir, speeds.network_digest() + str(speeds.congestion_by_hour))
+    if cache_key not in _CITY_CACHE:
+        _CITY_CACHE[cache_key] = load_city(data_dir, speeds=speeds)
+    return _CITY_CACHE[cache_key]
+
+
 def run_task(task: Task) -> ReplicationResult:
     """Run one replication (in whatever process it lands; the city is loaded once per process)."""
-    from twin.city.assembly import load_city
     from twin.model.runner import run_scenario
 
-    speeds = task.scenario.city.speed_settings()
-    cache_key = (task.data_dir, speeds.network_digest() + str(speeds.congestion_by_hour))
-    if cache_key not in _CITY_CACHE:
-        _CITY_CACHE[cache_key] = load_city(task.data_dir, speeds=speeds)
-    result = run_scenario(_CITY_CACHE[cache_key], task.scenario, replication=task.replication)
+    city = cached_city(task.scenario, task.data_dir)
+    result = run_scenario(city, task.scenario, replication=task.replication)
     days = task.scenario.run.days
     per_day = np.bincount(
         (result.reports["received_h"] // 24).astype(int).clip(0, days - 1), minlength=days

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from twin.model.demand import Reports
     from twin.model.scenario import Scenario
     from twin.model.stages.teams import Crew, Job
+    from twin.model.warm_start import WarmStart
 
 
 def priority_rank(categories: list[str], order: tuple[str, ...]) -> NDArray[np.int64]:
@@ -55,6 +56,9 @@ class CityTwin:
         A SimPy environment (a new one when None).
     desk_events
         Run first-come-first-served desks event by event too (the check of `fifo_desks`).
+    warm
+        Start from a state of the real system (`twin.model.warm_start`): the clock starts at
+        its minute, and reports already past the desk go straight to their teams.
     """
 
     def __init__(
@@ -65,8 +69,10 @@ class CityTwin:
         env: simpy.Environment | None = None,
         *,
         desk_events: bool = False,
+        warm: WarmStart | None = None,
     ) -> None:
-        self.env = env or simpy.Environment()
+        self.warm = warm
+        self.env = env or simpy.Environment(initial_time=warm.start_min if warm else 0.0)
         self.city = city
         self.scenario = scenario
         self.reports = reports
@@ -167,7 +173,7 @@ class CityTwin:
             t.picked_min, t.coordinated_min, self.desks.abandoned = fifo_desks(
                 self.calendar, self.staff, received, f["handling_min"].to_numpy(),
                 f["patience_min"].to_numpy(), f["kelurahan"].to_numpy(), np.asarray(arrivals),
-                until_min, self.staff_changes,
+                until_min, self.staff_changes, self.env.now,
             )  # fmt: skip
         else:
             t.picked_min[arrivals] = received[arrivals]
@@ -194,16 +200,24 @@ class CityTwin:
     def run(self, *, until_min: float, progress: Callable[[float], object] | None = None) -> None:
         """Run the model until `until_min` (minutes), reporting progress each simulated day."""
         env = self.env
-        arrivals = np.flatnonzero(self._outcome != UNANSWERED).tolist()  # residual: never seen
+        seen = self._outcome != UNANSWERED  # the residual lever: never seen
+        warm = self.warm
+        if warm is not None:
+            seen &= ~warm.past_desk
+        arrivals = np.flatnonzero(seen).tolist()
         c = self.scenario.coordination
         if c.enabled and (c.discipline == "priority" or self._desk_events):
             self.desks.start(arrivals)
         else:
             self._solve_desks(arrivals, until_min)
+        if warm is not None:  # past the desk already: coordinated then, to their teams now
+            t, past = self.timeline, warm.past_desk
+            t.picked_min[past] = t.coordinated_min[past] = warm.coordinated_min[past]
+            self.feed(warm.ready_min, np.flatnonzero(past).tolist(), self._dispatch)
         days = int(np.ceil(until_min / 1440))
         self.ppsu.teams.start(days)
         self.agencies.start(days)
-        day = 1440.0
+        day = (env.now // 1440 + 1) * 1440.0
         while day < until_min:
             env.run(until=day)
             if progress is not None:
