@@ -45,14 +45,15 @@ def span(conn: Connection) -> Span:
             sa.func.count(), sa.func.min(reports.c.created_at), sa.func.max(reports.c.created_at)
         )
     ).one()
-    stamp = lambda v: (
-        None
-        if v is None
-        else pd.Timestamp(v, tz="UTC")
-        if pd.Timestamp(v).tzinfo is None
-        else pd.Timestamp(v).tz_convert("UTC")
-    )  # noqa: E731
-    return Span(int(version) if version is not None else None, int(n), stamp(first), stamp(last))
+    return Span(int(version) if version is not None else None, int(n), _stamp(first), _stamp(last))
+
+
+def _stamp(value: object) -> pd.Timestamp | None:
+    """A stored time as a UTC timestamp (SQLite returns it naive: every stored time is UTC)."""
+    if value is None:
+        return None
+    t = pd.Timestamp(value)  # type: ignore[arg-type]
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def _utc(values: pd.Series) -> pd.Series:  # type: ignore[type-arg]
