@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from twin.errors import TwinError
-from twin_cli import experiments, loadtest, service, simulation
+from twin_cli import experiments, live, loadtest, service, simulation
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulation.add_commands(commands)
     experiments.add_commands(commands)
     service.add_commands(commands)
+    live.add_commands(commands)
     bench = commands.add_parser("bench", help="shipped benchmarks against the speed targets")
     bench_cmds = bench.add_subparsers(dest="bench_command", required=True, metavar="TARGET")
     experiments.add_bench_commands(bench_cmds)

@@ -246,9 +246,7 @@ def run_scenario(
         "dispatch": scenario.crews.dispatch,
         "pooling": scenario.crews.pooling,
         "travel_km": float(twin.timeline.travel_km.sum() + twin.return_km),
-        "outcomes": {
-            name: int((outcomes[cohort] == i).sum()) for i, name in enumerate(OUTCOMES)
-        },
+        "outcomes": {name: int((outcomes[cohort] == i).sum()) for i, name in enumerate(OUTCOMES)},
         "never_picked_up": twin.never_picked_up(),
         "desk_staff": int(twin.staff.sum()),
         "desk_utilisation": float(  # over the whole simulated span, warm-up and follow-up included

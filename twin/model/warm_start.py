@@ -76,12 +76,44 @@ def stage_of(status: str, crew: str | None, agency: str | None) -> str | None:
     if status == "koordinasi":
         return "coordinated"
     if status == "disposisi":
-        return "agency" if agency and not crew else "ppsu_queue"
+        return "agency" if _named(agency) and not _named(crew) else "ppsu_queue"
     if status == "proses":
         return "in_hand"
     if status == "selesai":
         return None
     raise ScenarioError(f"unknown status {status!r}: the twin knows {', '.join(STATUSES)}")
+
+
+def _named(value: object) -> bool:
+    """A crew or agency is named (None, NaN or blank: not)."""
+    return isinstance(value, str) and bool(value.strip())
+
+
+def agency_key(name: str) -> str:
+    """An agency's name as the scenario spells its key: "Dinas Bina Marga" -> ``bina_marga``."""
+    words = name.lower().replace(".", " ").replace("-", " ").replace("_", " ").split()
+    return "_".join(w for w in words if w not in ("dinas", "suku", "sudin", "kota", "provinsi"))
+
+
+def check_records(city: City, scenario: Scenario, records: pd.DataFrame) -> None:
+    """Refuse, with one line naming the first offending record, a status, kelurahan or category
+    the twin or the scenario does not have (before any replication starts)."""
+    kelurahan = set(map(str, city.kelurahan.codes))
+    if scenario.run.only_kelurahan:
+        kelurahan &= set(scenario.run.only_kelurahan)
+    categories = set(scenario.demand.categories)
+    for rid, status, code, cat in zip(
+        records["report_id"], records["status"], records["kelurahan_code"], records["category"],
+        strict=True,
+    ):  # fmt: skip
+        if status not in STATUSES:
+            raise ScenarioError(
+                f"report {rid}: unknown status {status!r}; the twin knows {', '.join(STATUSES)}"
+            )
+        if str(code) not in kelurahan:
+            raise ScenarioError(f"report {rid}: kelurahan {code!r} is not in the scenario's city")
+        if str(cat) not in categories:
+            raise ScenarioError(f"report {rid}: category {cat!r} is not in the scenario")
 
 
 def residual(
@@ -216,7 +248,7 @@ def _record_rows(
     stage = np.array([stage_of(s, c, a) for s, c, a in zip(r["status"], r["crew"], r["agency"], strict=True)], dtype=object)  # fmt: skip
     kel_of = {str(code): i for i, code in enumerate(city.kelurahan.codes)}
     cat_of = {name: i for i, name in enumerate(new.categories)}
-    agency_of = {name: i for i, name in enumerate(scenario.agencies)}
+    agency_of = {agency_key(name): i for i, name in enumerate(scenario.agencies)}
     kelurahan = np.empty(n, dtype=np.int64)
     category = np.empty(n, dtype=np.int64)
     for j, (rid, code, cat) in enumerate(zip(r["report_id"], r["kelurahan_code"], r["category"], strict=True)):  # fmt: skip
@@ -241,17 +273,24 @@ def _record_rows(
     routed = streams.get("warm.routing").random(n)
     names = list(scenario.agencies)
     agency = np.full(n, -1, dtype=np.int64)
+    with_agency = (stage == "agency") | (
+        (stage == "in_hand")
+        & np.array(
+            [_named(a) and not _named(c) for a, c in zip(r["agency"], r["crew"], strict=True)],
+            dtype=bool,
+        )
+    )
     for j in range(n):
         shares = np.array(
             [scenario.routing[new.categories[category[j]]].get(a, 0.0) for a in names]
         )
-        if stage[j] == "agency":
-            named = agency_of.get(str(r["agency"][j]))
+        if with_agency[j]:  # the named agency, else the category's main agency
+            named = agency_of.get(agency_key(str(r["agency"][j])))
             agency[j] = named if named is not None else int(np.argmax(shares)) if len(names) else -1
         elif stage[j] in ("desk", "coordinated"):
             pick = np.searchsorted(np.cumsum(shares), routed[j], side="right")
             agency[j] = pick if pick < len(names) else -1
-    if (stage == "agency").any() and not names:
+    if with_agency.any() and not names:
         raise ScenarioError("a report is with an agency but the scenario has no agencies")
     outcome = np.where(agency >= 0, AGENCY, PPSU)
 

@@ -1,0 +1,236 @@
+"""`twin forecast`: the twin started from intake's live database, run ahead.
+
+The composition root wires the reading: `intake.export` reads the records (SQLite or
+PostgreSQL) into frames with the shared column names, and `twin` never imports intake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from twin.errors import TwinError
+from twin_cli.common import add_data_option, add_parallel_options
+
+if TYPE_CHECKING:
+    from twin.experiments.forecast import LiveInput
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "jakarta-2024.toml"
+TIMEZONE = "Asia/Jakarta"
+
+
+def _public(url: str) -> str:
+    """The URL without its password (errors must not print it)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as given: it holds no usable password
+        return url
+
+
+def parse_as_of(text: str | None) -> pd.Timestamp:
+    """``--as-of``: ISO time (naive times are Jakarta's); None: now."""
+    if text is None:
+        return pd.Timestamp.now(tz="UTC")
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise TwinError(
+            f"--as-of: {text!r} is not a time (use ISO, e.g. 2024-03-05T14:00)"
+        ) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(TIMEZONE)
+    return stamp.tz_convert("UTC")
+
+
+def read_live(url: str, as_of_text: str | None, hours: float) -> LiveInput:
+    """The open reports at the as-of moment and the month's reports so far, from intake's database.
+
+    Raises
+    ------
+    TwinError
+        Unreachable or empty database, a schema version this twin does not know, an as-of in
+        the future or before the first record, a horizon out of (0, 30 days].
+    """
+    import sqlalchemy as sa
+
+    from intake.db import SCHEMA_VERSION, make_engine
+    from intake.export import open_records, period_times, span
+    from twin.experiments.forecast import MAX_HOURS, LiveInput
+
+    if not 0 < hours <= MAX_HOURS:
+        raise TwinError(f"--hours must be in (0, {MAX_HOURS}] (30 days), got {hours:g}")
+    as_of = parse_as_of(as_of_text)
+    try:
+        engine = make_engine(url)
+    except (sa.exc.ArgumentError, ModuleNotFoundError, ValueError) as exc:
+        raise TwinError(f"--database-url {_public(url)}: not a database URL ({exc})") from None
+    try:
+        with engine.connect() as conn:
+            held = span(conn)
+            if held.schema_version is None:
+                raise TwinError(f"{_public(url)}: not an intake database (no schema_version table)")
+            if held.schema_version != SCHEMA_VERSION:
+                raise TwinError(
+                    f"{_public(url)}: schema version {held.schema_version}; this twin reads "
+                    f"version {SCHEMA_VERSION}"
+                )
+            if held.reports == 0 or held.first is None:
+                raise TwinError(f"{_public(url)}: the database holds no reports")
+            if as_of > pd.Timestamp.now(tz="UTC"):
+                raise TwinError(f"--as-of {as_of_text} is in the future")
+            if as_of < held.first:
+                raise TwinError(
+                    f"--as-of {as_of_text or as_of} is before the first record ({held.first})"
+                )
+            month = as_of.tz_convert(TIMEZONE).normalize().replace(day=1).tz_convert("UTC")
+            records = open_records(conn, as_of=as_of.to_pydatetime())
+            period = period_times(conn, since=month.to_pydatetime(), as_of=as_of.to_pydatetime())
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise TwinError(f"cannot read the database {_public(url)}: {reason}") from None
+    finally:
+        engine.dispose()
+    return LiveInput(records=records, period=period, as_of=as_of, hours=hours)
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """`twin forecast`: breach probabilities, backlog and KPIs from the live state."""
+    from twin.city.assembly import load_city
+    from twin.city.datadir import output_root
+    from twin.experiments.forecast import (
+        ForecastTask,
+        compare_runs,
+        run_forecast_tasks,
+        summarise,
+    )
+    from twin.model.scenario import load_scenario
+    from twin.model.warm_start import check_records
+    from twin.reports.folders import claim_output_dir, slug
+    from twin.reports.forecast_files import forecast_document, write_forecast
+
+    started = time.perf_counter()
+    if args.replications < 2:
+        raise TwinError(f"--replications must be >= 2, got {args.replications}")
+    scenario = load_scenario(args.scenario)
+    other = load_scenario(args.compare) if args.compare else None
+    if args.seed is not None:
+        import dataclasses
+
+        scenario = dataclasses.replace(
+            scenario, run=dataclasses.replace(scenario.run, seed=args.seed)
+        )
+        if other is not None:
+            other = dataclasses.replace(other, run=dataclasses.replace(other.run, seed=args.seed))
+    if other is not None and other.run.seed != scenario.run.seed:
+        import dataclasses
+
+        other = dataclasses.replace(
+            other, run=dataclasses.replace(other.run, seed=scenario.run.seed)
+        )
+    live = read_live(args.database_url, args.as_of, args.hours)
+    city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=not args.quiet)
+    check_records(city, scenario, live.records)
+    if other is not None:
+        check_records(city, other, live.records)
+    tasks = [
+        ForecastTask(label, sc, live, r, args.data)
+        for label, sc in (("a", scenario), ("b", other))
+        if sc is not None
+        for r in range(args.replications)
+    ]
+    runs = run_forecast_tasks(tasks, workers=args.workers, dask_address=args.dask)
+    runs_a = [x for x in runs if x.label == "a"]
+    forecast = summarise(runs_a, live, city)
+    comparison = None
+    if other is not None:
+        runs_b = [x for x in runs if x.label == "b"]
+        comparison = {"scenario_b": other.name, "b_minus_a": compare_runs(runs_a, runs_b)}
+    meta: dict[str, Any] = {
+        "scenario": scenario.name,
+        "as_of": live.as_of.isoformat(),
+        "hours": live.hours,
+        "replications": args.replications,
+        "seed": scenario.run.seed,
+        "open_reports": len(live.records),
+        "period_start": live.period["received_at"].min().isoformat() if len(live.period) else None,
+        "runtime_s": round(time.perf_counter() - started, 2),
+    }
+    document = forecast_document(forecast, meta, comparison)
+    default = output_root() / slug(f"forecast-{scenario.name}-{live.as_of:%Y%m%dT%H%M}")
+    out = Path(args.out) if args.out else default
+    if not args.replace:
+        out = claim_output_dir(out, overwrite=args.overwrite)
+    write_forecast(forecast, document, city.table[~city.is_seribu], out)
+    if not args.quiet:
+        print(format_forecast(document))
+        print(f"written to {out}")
+    return 0
+
+
+def format_forecast(doc: dict[str, Any]) -> str:
+    """The few lines printed after a forecast."""
+    so_far, ahead = doc["kpis_so_far"], doc["kpis_forecast"]
+
+    def fmt(v: Any, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
+    lines = [
+        f"{doc['scenario']}: {doc['open_reports']:,} open reports at {doc['as_of']}, "
+        f"{doc['hours']:g} h ahead, {doc['replications']} replications ({doc['runtime_s']} s)",
+        f"  {'KPI':<30} {'so far':>10} {'at the horizon (95 % range)':>34}",
+    ]
+    for k, spec in (
+        ("mean_coordination_h", ".2f"), ("share_coordinated_within_6h", ".3f"),
+        ("mean_resolution_h", ".2f"), ("share_resolved_within_7d", ".3f"),
+    ):  # fmt: skip
+        a = ahead[k]
+        lines.append(
+            f"  {k:<30} {fmt(so_far[k], spec):>10} {fmt(a['mean'], spec):>14} "
+            f"[{fmt(a['lo'], spec)}, {fmt(a['hi'], spec)}]"
+        )
+    b = doc["breaches_expected"]
+    lines.append(
+        f"  expected breaches within the horizon: 6 h {b['coordination_6h']:.1f}, "
+        f"7 days {b['resolution_7d']:.1f}"
+    )
+    if "comparison" in doc:
+        c = doc["comparison"]["b_minus_a"]
+        lines.append(
+            f"  {doc['comparison']['scenario_b']} minus {doc['scenario']} (paired, 95 % CI): "
+            f"6-h breaches {c['breaches_6h']['mean']:+.1f} [{fmt(c['breaches_6h']['lo'], '+.1f')}, "
+            f"{fmt(c['breaches_6h']['hi'], '+.1f')}], 7-day breaches {c['breaches_7d']['mean']:+.1f}"
+        )
+    return "\n".join(lines)
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``forecast``."""
+    p = commands.add_parser(
+        "forecast", help="forecast SLA breaches from intake's live database (a warm-started twin)"
+    )
+    p.add_argument("scenario", nargs="?", default=str(DEFAULT_SCENARIO), help="scenario TOML")
+    p.add_argument("--database-url", required=True, help="intake's database (SQLite or PostgreSQL)")
+    p.add_argument(
+        "--as-of", help="the moment to start from (ISO; naive = Jakarta time; default now)"
+    )
+    p.add_argument(
+        "--hours", type=float, default=72.0, help="horizon in hours (<= 720; default 72)"
+    )
+    p.add_argument("--replications", type=int, default=20, help="replications (default 20)")
+    p.add_argument("--seed", type=int, help="base seed (default: the scenario's)")
+    p.add_argument("--compare", metavar="SCENARIO_B", help="a what-if from the same state (CRN)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default reports_out/forecast-...)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument(
+        "--replace", action="store_true", help="write into --out whatever it holds (the schedule)"
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    add_data_option(p)
+    add_parallel_options(p)
+    p.set_defaults(func=cmd_forecast)
