@@ -149,7 +149,8 @@ def test_bad_moments_and_horizons_are_one_line_and_exit_2(
                  "--data", str(synthetic_dir), *change])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2
-    assert fragment in err and err.count("\n") == 1, err
+    assert fragment in err, err
+    assert err.count("\n") == 1, err
 
 
 def test_unknown_kelurahan_and_schema_and_empty_database_are_refused(
@@ -158,7 +159,8 @@ def test_unknown_kelurahan_and_schema_and_empty_database_are_refused(
     def forecast(url: str) -> str:
         code = main(["forecast", "--database-url", url, "--data", str(synthetic_dir)])
         err = capsys.readouterr().err
-        assert code == 2 and err.count("\n") == 1, err
+        assert code == 2, err
+        assert err.count("\n") == 1, err
         return err
 
     url = api.settings.database_url

@@ -105,7 +105,8 @@ class ForecastRun:
 def hours_since_epoch(stamps: pd.Series) -> NDArray[np.float64]:  # type: ignore[type-arg]
     """Timezone-aware times as hours since the Unix epoch (NaN for NaT)."""
     epoch = pd.Timestamp(0, tz="UTC")
-    return ((pd.to_datetime(stamps, utc=True) - epoch) / pd.Timedelta(hours=1)).to_numpy(float)
+    hours = (pd.to_datetime(stamps, utc=True) - epoch) / pd.Timedelta(hours=1)
+    return np.asarray(hours.to_numpy(float), np.float64)
 
 
 def breaches(
@@ -167,7 +168,7 @@ def run_forecast(city: City, task: ForecastTask) -> ForecastRun:
         },
         index=pr.index,
     )
-    known = frame.index.intersection(rec_ids)
+    known = frame.index.intersection(pd.Index(rec_ids))
     frame.loc[known, "coordinated_h"] = frame.loc[known, "coordinated_h"].fillna(sim_coord[known])
     frame.loc[known, "closed_h"] = sim_closed[known]
     new = slice(n_open, None)

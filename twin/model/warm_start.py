@@ -260,7 +260,9 @@ def _record_rows(
 
     def minutes(col: str) -> NDArray[np.float64]:  # on the run's clock; NaN for NaT
         t = pd.to_datetime(r[col], utc=True)
-        return start_min - ((as_of - t) / pd.Timedelta(minutes=1)).to_numpy(dtype=float)
+        return np.asarray(
+            start_min - ((as_of - t) / pd.Timedelta(minutes=1)).to_numpy(float), np.float64
+        )
 
     received = minutes("received_at")
     since = minutes("status_at")
