@@ -69,11 +69,11 @@ def records_for(city, n: int = 50, hours_old: float = 30.0) -> pd.DataFrame:  # 
             "crew": [
                 "PPSU 1" if s == "proses" or (s == "disposisi" and i % 2 == 0) else None
                 for i, s in enumerate(status)
-            ],  # fmt: skip
+            ],
             "agency": [
                 "Dinas Bina Marga" if s == "disposisi" and i % 2 else None
                 for i, s in enumerate(status)
-            ],  # fmt: skip
+            ],
             "lon": city.network.node_x[nodes],
             "lat": city.network.node_y[nodes],
         }
