@@ -98,6 +98,9 @@ class Settings:
     fast_path
         Answer ``POST /api/v1/reports`` in `intake.fastpath`, ahead of FastAPI's per-request
         machinery (same logic and answers; ``INTAKE_FAST_PATH=0`` turns it off).
+    forecast_dir
+        Where the scheduled `twin forecast` writes (``INTAKE_FORECAST_DIR``, default
+        ``var/forecast``); ``/api/v1/forecast`` serves its ``forecast.json``.
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -131,6 +134,9 @@ class Settings:
         default_factory=lambda: _env("RATE_REPORTS_ADDRESS", DEFAULTS["reports_address"])
     )
     fast_path: bool = field(default_factory=lambda: _env("FAST_PATH", "1") != "0")
+    forecast_dir: Path = field(
+        default_factory=lambda: Path(_env("FORECAST_DIR", str(work_root() / "var" / "forecast")))
+    )
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):

@@ -251,9 +251,9 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         log.warning("DataError on %s %s", request.method, loggable(request.url.path))
         return render_error(request, 422, UNUSABLE)
 
-    from intake.routes import health, kpis, media, officers, open311, reports
+    from intake.routes import forecast, health, kpis, media, officers, open311, reports
 
-    for module in (health, reports, officers, kpis, open311, media):
+    for module in (health, reports, officers, kpis, forecast, open311, media):
         app.include_router(module.router)
     app.add_middleware(CredentialsFirst)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]

@@ -7,6 +7,9 @@ PostgreSQL) into frames with the shared column names, and `twin` never imports i
 from __future__ import annotations
 
 import argparse
+import logging
+import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,7 @@ from twin_cli.common import add_data_option, add_parallel_options
 if TYPE_CHECKING:
     from twin.experiments.forecast import LiveInput
 
+log = logging.getLogger("twin")
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "jakarta-2024.toml"
 TIMEZONE = "Asia/Jakarta"
 
@@ -207,6 +211,37 @@ def format_forecast(doc: dict[str, Any]) -> str:
             f"{fmt(c['breaches_6h']['hi'], '+.1f')}], 7-day breaches {c['breaches_7d']['mean']:+.1f}"
         )
     return "\n".join(lines)
+
+
+def start_forecast_schedule(
+    database_url: str, out: Path, *, every_min: float, extra: list[str]
+) -> threading.Event:
+    """Run `twin forecast` into `out` now and every `every_min` minutes, in a subprocess (off the
+    API's request path and out of its processes); returns the event that stops the schedule.
+
+    A failed run (an empty database at start, say) logs its one line and the next one tries
+    again; the API keeps serving the last forecast written.
+    """
+    from intake.bench import twin_command
+
+    stop = threading.Event()
+    command = twin_command(
+        "forecast", "--database-url", database_url, "--out", str(out), "--replace", "--quiet",
+        "--workers", "1", *extra,
+    )  # fmt: skip
+
+    def loop() -> None:
+        while not stop.is_set():
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                lines = done.stderr.strip().splitlines()
+                log.warning(
+                    "scheduled forecast failed: %s", lines[-1] if lines else done.returncode
+                )
+            stop.wait(every_min * 60)
+
+    threading.Thread(target=loop, name="forecast-schedule", daemon=True).start()
+    return stop
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -41,6 +41,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     os.environ["INTAKE_DATABASE_URL"] = url
     if args.data:
         os.environ["INTAKE_DATA_DIR"] = str(Path(args.data).resolve())
+    if args.forecast_every > 0:  # the twin, on a schedule, in its own process (twin_cli.live)
+        from twin_cli.live import start_forecast_schedule
+
+        forecast_dir = Settings().forecast_dir
+        os.environ["INTAKE_FORECAST_DIR"] = str(forecast_dir)
+        extra = [args.forecast_scenario] if args.forecast_scenario else []
+        extra += ["--hours", str(args.forecast_hours)]
+        extra += ["--replications", str(args.forecast_replications)]
+        extra += ["--data", str(Path(args.data).resolve())] if args.data else []
+        start_forecast_schedule(url, forecast_dir, every_min=args.forecast_every, extra=extra)
     log.warning(
         "intake API on http://%s:%d (schema v%d, %s)",
         args.host,
@@ -134,6 +144,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
             help="SQLAlchemy URL (default: SQLite under var/; postgresql://... for PostgreSQL)",
         )
         add_data_option(sub)
+    serve.add_argument(
+        "--forecast-every", type=float, default=0.0, metavar="MINUTES",
+        help="run twin forecast on this schedule for /api/v1/forecast (default 0: never)",
+    )  # fmt: skip
+    serve.add_argument("--forecast-scenario", help="the scheduled forecast's scenario TOML")
+    serve.add_argument("--forecast-hours", type=float, default=72.0, help="its horizon (72)")
+    serve.add_argument("--forecast-replications", type=int, default=10, help="its replications")
     serve.set_defaults(func=_cmd_serve)
 
     keys = commands.add_parser("keys", help="channel API keys of the intake API")

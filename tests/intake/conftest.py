@@ -122,6 +122,7 @@ def api(database_url: str, synthetic_dir: Path, tmp_path: Path) -> Iterator[Api]
         data_dir=str(synthetic_dir),
         media_dir=tmp_path / "media",
         kpi_cache_seconds=0,  # tests read KPIs right after changing reports
+        forecast_dir=tmp_path / "forecast",
     )
     engine = make_engine(database_url)
     migrate(engine)

@@ -178,3 +178,34 @@ def test_unknown_kelurahan_and_schema_and_empty_database_are_refused(
     assert "schema version 99; this twin reads version 1" in forecast(url)
     assert "not an intake database" in forecast(f"sqlite:///{tmp_path / 'other.db'}")
     assert "cannot read the database" in forecast("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_the_api_serves_the_forecast_the_schedule_wrote(
+    api: Api, jpeg: bytes, synthetic_dir: Path, tmp_path: Path
+) -> None:
+    import time
+
+    from twin_cli.live import start_forecast_schedule
+
+    r = api.client.get("/api/v1/forecast")
+    assert r.status_code == 404
+    assert "no forecast yet" in r.text
+    fill(api, jpeg)
+    scenario = tmp_path / "a.toml"
+    scenario.write_text(SCENARIO)
+    extra = [str(scenario), "--hours", "6", "--replications", "2", "--data", str(synthetic_dir)]
+    stop = start_forecast_schedule(
+        api.settings.database_url, api.settings.forecast_dir, every_min=60, extra=extra
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (api.settings.forecast_dir / "forecast.json").exists():
+            assert time.monotonic() < deadline, "the scheduled forecast never arrived"
+            time.sleep(0.5)
+    finally:
+        stop.set()
+    r = api.client.get("/api/v1/forecast")
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert (doc["open_reports"], doc["hours"], doc["replications"]) == (5, 6.0, 2)
+    assert "reports" not in doc  # aggregates only: no report is served
