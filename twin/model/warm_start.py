@@ -30,13 +30,14 @@ report already 20 hours with an agency is likely a long one.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from twin.entities import STATUSES
 from twin.errors import ScenarioError
@@ -131,8 +132,10 @@ def residual(
     if dist.dist == "exponential":
         return elapsed - dist.mean_min * np.log(u)
     sigma2 = math.log1p((dist.sd_min / dist.mean_min) ** 2)
-    law = stats.lognorm(s=math.sqrt(sigma2), scale=math.exp(math.log(dist.mean_min) - sigma2 / 2))
-    total = law.isf(u * law.sf(elapsed))
+    mu, sigma = math.log(dist.mean_min) - sigma2 / 2, math.sqrt(sigma2)
+    with np.errstate(divide="ignore"):  # log(0) = -inf: nothing spent, S = 1
+        survive = special.ndtr(-(np.log(elapsed) - mu) / sigma)
+    total = np.exp(mu - sigma * special.ndtri(u * survive))
     return np.where(np.isfinite(total), np.maximum(total, elapsed), elapsed)
 
 
@@ -186,6 +189,45 @@ def clock_of(as_of: pd.Timestamp, hours: float) -> tuple[str, float, int]:
     return midnight.date().isoformat(), float(start_min), days
 
 
+def on_calendar(scenario: Scenario, start_date: str, days: int) -> Scenario:
+    """`scenario` run for `days` from `start_date`, its dated inputs kept on their dates.
+
+    Flood days (day numbers of the scenario's own run) that fall in the new run keep their date;
+    dated changes up to the start are in force from it (folded into the base values, in date
+    order), later ones inside the run stay, and the rest are dropped.
+    """
+    import dataclasses
+
+    first = dt.date.fromisoformat(start_date)
+    last = first + dt.timedelta(days=days - 1)
+    own = dt.date.fromisoformat(scenario.run.start_date)
+    flood = tuple(
+        (own + dt.timedelta(days=d) - first).days
+        for d in scenario.demand.flood.days
+        if first <= own + dt.timedelta(days=d) <= last
+    )
+    groups = {
+        name: getattr(scenario, name) for name in {c.field.split(".")[0] for c in scenario.changes}
+    }
+    kept = []
+    for change in sorted(scenario.changes, key=lambda c: c.date):
+        day = dt.date.fromisoformat(change.date)
+        if day <= first:
+            group, attr = change.field.split(".")
+            value = type(getattr(groups[group], attr))(change.value)
+            groups[group] = dataclasses.replace(groups[group], **{attr: value})
+        elif day <= last:
+            kept.append(change)
+    run = dataclasses.replace(
+        scenario.run, start_date=start_date, days=days, warm_up_days=0, follow_up_days=0
+    )
+    demand = dataclasses.replace(
+        groups.pop("demand", scenario.demand),
+        flood=dataclasses.replace(scenario.demand.flood, days=flood),
+    )
+    return dataclasses.replace(scenario, **groups, run=run, demand=demand, changes=tuple(kept))
+
+
 def live_state(
     city: City,
     scenario: Scenario,
@@ -206,10 +248,7 @@ def live_state(
     import dataclasses
 
     start_date, start_min, days = clock_of(as_of, hours)
-    run = dataclasses.replace(
-        scenario.run, start_date=start_date, days=days, warm_up_days=0, follow_up_days=0
-    )
-    scenario = dataclasses.replace(scenario, run=run)
+    scenario = on_calendar(scenario, start_date, days)
     new = generate_reports(city, scenario, streams)
     frame = new.frame[new.frame["received_min"] >= start_min]  # earlier ones are the records
     old, record_rows = _record_rows(city, scenario, new, records, as_of, start_min, streams)
