@@ -7,6 +7,7 @@ PostgreSQL) into frames with the shared column names, and `twin` never imports i
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import threading
@@ -211,6 +212,55 @@ def format_forecast(doc: dict[str, Any]) -> str:
             f"{fmt(c['breaches_6h']['hi'], '+.1f')}], 7-day breaches {c['breaches_7d']['mean']:+.1f}"
         )
     return "\n".join(lines)
+
+
+def cmd_bench_forecast(args: argparse.Namespace) -> int:
+    """`twin bench forecast`: a live backlog in a fresh SQLite database, then `twin forecast`
+    of all Jakarta on it, timed whole (reading, replications, files)."""
+    import tempfile
+
+    from twin.city.assembly import load_city
+    from twin.model.scenario import load_scenario
+    from twin_cli.backlog import seed_backlog
+
+    scenario = load_scenario(args.scenario)
+    as_of = pd.Timestamp("2024-03-05 14:00", tz=TIMEZONE).tz_convert("UTC")
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/intake.db"
+        city = load_city(args.data, speeds=scenario.city.speed_settings())
+        seed_backlog(url, city, scenario, open_reports=args.open_reports, as_of=as_of)
+        started = time.perf_counter()
+        argv = ["--database-url", url, "--as-of", as_of.isoformat(), "--hours", str(args.hours),
+                "--replications", str(args.replications), "--out", f"{tmp}/out", "--quiet"]  # fmt: skip
+        argv += ["--data", args.data] if args.data else []
+        argv += ["--workers", str(args.workers)] if args.workers else []
+        argv += ["--dask", args.dask] if args.dask else []
+        parser = argparse.ArgumentParser()
+        add_commands(parser.add_subparsers())
+        forecast_args = parser.parse_args(["forecast", args.scenario, *argv])
+        cmd_forecast(forecast_args)
+        elapsed = time.perf_counter() - started
+        doc = json.loads(Path(f"{tmp}/out/forecast.json").read_text())
+    verdict = "MET" if elapsed <= args.target_s else "MISSED"
+    print(
+        f"twin forecast: {doc['open_reports']:,} open reports, {args.hours:g} h, "
+        f"{args.replications} replications, all Jakarta: {elapsed:.1f} s "
+        f"(target <= {args.target_s:g} s: {verdict})"
+    )
+    return 0 if elapsed <= args.target_s else 1
+
+
+def add_bench_commands(bench_cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `twin bench forecast`."""
+    p = bench_cmds.add_parser("forecast", help="a 72-hour forecast from 5,000 open reports")
+    p.add_argument("scenario", nargs="?", default=str(DEFAULT_SCENARIO), help="scenario TOML")
+    p.add_argument("--open-reports", type=int, default=5000, help="live backlog (5000)")
+    p.add_argument("--hours", type=float, default=72.0, help="horizon (72)")
+    p.add_argument("--replications", type=int, default=20, help="replications (20)")
+    p.add_argument("--target-s", type=float, default=60.0, help="the speed target (60 s)")
+    add_data_option(p)
+    add_parallel_options(p)
+    p.set_defaults(func=cmd_bench_forecast)
 
 
 def start_forecast_schedule(

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiments.add_bench_commands(bench_cmds)
     simulation.add_bench_commands(bench_cmds)
     service.add_bench_commands(bench_cmds)
+    live.add_bench_commands(bench_cmds)
     loadtest.add_commands(commands)
     return parser
 
