@@ -64,9 +64,12 @@ def seed_backlog(
     categories = list(scenario.demand.categories)
     agencies = list(scenario.agencies) or ["agency"]
     rows, changes = [], []
-    for j, (i, row) in enumerate(drawn.iterrows()):
+    received_at = list(received.dt.to_pydatetime())
+    coordinated_at = list(coordinated.dt.to_pydatetime())
+    since_at = list(since.dt.to_pydatetime())
+    for j, row in enumerate(drawn.to_dict(orient="records")):
         status, dispo = kinds[pick[j]]
-        at = received[i].to_pydatetime()
+        at = received_at[j]
         rows.append({
             "id": j + 1, "token": str(uuid.UUID(int=int(rng.integers(2**62)))),
             "service_code": categories[int(row["category"])], "description": "",
@@ -74,15 +77,13 @@ def seed_backlog(
             "kelurahan_code": str(codes[int(row["kelurahan"])]), "channel": "jaki",
             "status": status, "crew": "PPSU 1" if dispo == "crew" or status == "proses" else None,
             "agency": agencies[j % len(agencies)] if dispo == "agency" else None,
-            "created_at": at, "updated_at": since[i].to_pydatetime(),
-            "coordinated_at": None if status == "menunggu" else coordinated[i].to_pydatetime(),
+            "created_at": at, "updated_at": since_at[j],
+            "coordinated_at": None if status == "menunggu" else coordinated_at[j],
             "closed_at": None,
         })  # fmt: skip
         changes.append({"report_id": j + 1, "status": "menunggu", "at": at, "note": None})
         if status != "menunggu":
-            changes.append(
-                {"report_id": j + 1, "status": status, "at": since[i].to_pydatetime(), "note": None}
-            )
+            changes.append({"report_id": j + 1, "status": status, "at": since_at[j], "note": None})
     engine = make_engine(database_url)
     try:
         migrate(engine)

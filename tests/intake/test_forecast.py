@@ -209,3 +209,39 @@ def test_the_api_serves_the_forecast_the_schedule_wrote(
     doc = r.json()
     assert (doc["open_reports"], doc["hours"], doc["replications"]) == (5, 6.0, 2)
     assert "reports" not in doc  # aggregates only: no report is served
+
+
+def test_forecast_of_all_jakarta_from_a_live_backlog(
+    real_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from twin.city.assembly import load_city
+    from twin.model.scenario import load_scenario
+    from twin_cli.backlog import seed_backlog
+    from twin_cli.live import DEFAULT_SCENARIO
+
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    as_of = pd.Timestamp("2024-03-05 14:00", tz="Asia/Jakarta").tz_convert("UTC")
+    scenario = load_scenario(DEFAULT_SCENARIO)
+    city = load_city(real_data_dir, speeds=scenario.city.speed_settings())
+    seed_backlog(url, city, scenario, open_reports=1000, as_of=as_of)
+    out = tmp_path / "fc"
+    args = ["forecast", "--database-url", url, "--as-of", as_of.isoformat(), "--hours", "24",
+            "--replications", "2", "--workers", "1", "--data", str(real_data_dir),
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    doc = json.loads((out / "forecast.json").read_text())
+    assert doc["open_reports"] == 1000
+    assert doc["backlog_by_hour"][0]["backlog_mean"] == 1000
+    kel = pd.read_csv(out / "kelurahan.csv")
+    assert len(kel) == 267
+    assert kel["open_now"].sum() == 1000
+    assert kel["p_any_breach_6h"].between(0, 1).all()
+    # the open reports already past their 6 hours: those still waiting for the desk
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            sa.text("SELECT created_at FROM reports WHERE status = 'menunggu'")
+        ).scalars()
+        late = sum(as_of - pd.Timestamp(t, tz="UTC") > pd.Timedelta(hours=6) for t in waiting)
+    engine.dispose()
+    assert doc["open_reports_breached_already"]["coordination_6h"] == late > 0
