@@ -245,7 +245,6 @@ def live_state(
         A record with a status, kelurahan or category the scenario does not have (one line
         naming the record and the value).
     """
-    import dataclasses
 
     start_date, start_min, days = clock_of(as_of, hours)
     scenario = on_calendar(scenario, start_date, days)
