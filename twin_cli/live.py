@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from twin.errors import TwinError
@@ -250,6 +251,89 @@ def cmd_bench_forecast(args: argparse.Namespace) -> int:
     return 0 if elapsed <= args.target_s else 1
 
 
+def issue_drive_credentials(database_url: str, codes: list[str]) -> Any:
+    """Channel keys (jaki, qlue) and a coordinator and an officer for each kelurahan."""
+    from intake.db import make_engine
+    from intake.store import create_api_key, create_officer
+    from loadtest.drive import Credentials
+
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            cred = Credentials(
+                create_api_key(conn, channel="jaki"), create_api_key(conn, channel="qlue"), {}, {}
+            )
+            for code in codes:
+                cred.coordinators[code] = create_officer(
+                    conn, kelurahan_code=code, role="coordinator"
+                )[1]
+                cred.officers[code] = create_officer(conn, kelurahan_code=code, role="officer")[1]
+    except Exception as exc:  # unreachable or not intake's: one line
+        raise TwinError(f"cannot issue credentials in {_public(database_url)}: {exc}") from None
+    finally:
+        engine.dispose()
+    return cred
+
+
+def cmd_drive(args: argparse.Namespace) -> int:
+    """`twin drive`: a twin run played through the real API; intake's KPIs against the twin's."""
+    import dataclasses
+
+    from loadtest.drive import Driver, compare_kpis, events, intake_kpis, twin_kpis
+    from twin.city.assembly import load_city
+    from twin.model.runner import run_scenario
+    from twin.model.scenario import load_scenario
+
+    if args.speed <= 0:
+        raise TwinError(f"--speed must be > 0, got {args.speed:g}")
+    scenario = load_scenario(args.scenario)
+    hours = args.hours or scenario.run.days * 24.0
+    days = max(1, int(np.ceil(hours / 24)))
+    run = dataclasses.replace(
+        scenario.run, days=days, warm_up_days=0, follow_up_days=0,
+        seed=scenario.run.seed if args.seed is None else args.seed,
+    )  # fmt: skip
+    if args.kelurahan:
+        run = dataclasses.replace(run, only_kelurahan=tuple(args.kelurahan.split(",")))
+    scenario = dataclasses.replace(scenario, run=run)
+    city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=False)
+    records = run_scenario(city, scenario).reports
+    # intake places a report by its point: the twin's kelurahan is the one intake will find
+    located = city.kelurahan.locate_many(records["lon"].to_numpy(), records["lat"].to_numpy())
+    records = records[located >= 0].reset_index(drop=True)
+    records["kelurahan_code"] = city.kelurahan.codes[located[located >= 0]]
+    codes = sorted(set(records["kelurahan_code"]))
+    cred = issue_drive_credentials(args.database_url, codes)
+    driver = Driver(args.host, records, cred, speed=args.speed, workers=args.threads)
+    n_events = len(events(records, hours))
+    print(f"driving {n_events:,} requests of {len(records):,} reports over {hours:g} simulated "
+          f"hours at {args.speed:g}x: {hours * 3600 / args.speed:.0f} s")  # fmt: skip
+    started, ended = driver.run(hours)
+    log = driver.log
+    intake = intake_kpis(args.host, codes, not_before=ended)
+    ends = {code: pd.Timestamp(intake.loc[code, "as_of"]).timestamp() for code in codes}
+    twin = twin_kpis(records, started=started, speed=args.speed, ends=ends, hours=hours)
+    table, ok = compare_kpis(intake, twin, speed=args.speed)
+    late = np.percentile(log.lateness_s, [50, 99]) if log.lateness_s else [0.0, 0.0]
+    print(f"{log.requests:,} requests, {len(log.failures)} failed; lateness p50 {late[0] * 1000:.0f} ms, "
+          f"p99 {late[1] * 1000:.0f} ms (x{args.speed:g} = {late[1] * args.speed / 60:.1f} simulated min)")  # fmt: skip
+    for line in log.failures[:5]:
+        print(f"  failed: {line}")
+    summary = table.groupby("kpi").agg(
+        intake=("intake", "mean"), twin=("twin", "mean"), agree=("agree", "mean")
+    )
+    print("KPIs per kelurahan, simulated hours (mean over kelurahan; share of kelurahan agreeing):")
+    print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "kpi_agreement.csv", index=False)
+        records.to_csv(out / "twin_records.csv", index=False)
+    verdict = ok and not log.failures
+    print(f"agreement within the tolerance: {'YES' if verdict else 'NO'}")
+    return 0 if verdict else 1
+
+
 def add_bench_commands(bench_cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `twin bench forecast`."""
     p = bench_cmds.add_parser("forecast", help="a 72-hour forecast from 5,000 open reports")
@@ -295,7 +379,22 @@ def start_forecast_schedule(
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``forecast``."""
+    """Register ``forecast`` and ``drive``."""
+    d = commands.add_parser("drive", help="play a twin run through the real API, compare KPIs")
+    d.add_argument("scenario", help="scenario TOML")
+    d.add_argument("--host", required=True, help="base URL of a running intake API")
+    d.add_argument(
+        "--database-url", required=True, help="its database (credentials are issued there)"
+    )
+    d.add_argument("--speed", type=float, default=600.0, help="simulated seconds per second (600)")
+    d.add_argument("--hours", type=float, help="simulated hours to drive (default: the run's days)")
+    d.add_argument("--kelurahan", help="comma-separated kelurahan codes (default: every one)")
+    d.add_argument("--seed", type=int, help="seed (default: the scenario's)")
+    d.add_argument("--threads", type=int, default=4, help="requests in flight (4)")
+    d.add_argument("--out", metavar="DIR", help="write kpi_agreement.csv and twin_records.csv")
+    add_data_option(d)
+    d.set_defaults(func=cmd_drive)
+
     p = commands.add_parser(
         "forecast", help="forecast SLA breaches from intake's live database (a warm-started twin)"
     )

@@ -1,0 +1,55 @@
+"""`twin drive`: a twin run played through the real API (a `twin serve` on loopback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from intake.bench import running_server
+from intake.db import make_engine, migrate
+from loadtest.drive import compare_kpis
+from twin_cli.main import main
+
+SCENARIO = "[run]\nseed = 4\n[demand]\nreports_per_day = 300.0\n"
+RATES = {
+    "INTAKE_KPI_CACHE_SECONDS": "0",
+    "INTAKE_RATE_REPORTS_KEY": "100000/second",
+    "INTAKE_RATE_REPORTS_ADDRESS": "100000/second",
+}
+
+
+def test_drive_agrees_with_intake_kpis(
+    synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(SCENARIO)
+    env = {**RATES, "INTAKE_MEDIA_DIR": str(tmp_path / "media")}
+    with running_server(url, data_dir=str(synthetic_dir), env=env) as (host, _):
+        code = main(["drive", str(scenario), "--host", host, "--database-url", url,
+                     "--speed", "3600", "--hours", "8", "--data", str(synthetic_dir),
+                     "--out", str(tmp_path / "out")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "0 failed" in out
+    table = pd.read_csv(tmp_path / "out" / "kpi_agreement.csv")
+    assert table["agree"].all()
+    assert set(table["kpi"]) >= {"mean_coordination_h", "mean_resolution_h"}
+    assert table["intake"].notna().any()
+    # every kind of request ran: posts (native and Open311), coordination, claims, resolutions
+    records = pd.read_csv(tmp_path / "out" / "twin_records.csv")
+    driven = records[records["received_h"] <= 8]
+    assert (driven["channel"] == "qlue").any()
+    assert driven["closed_h"].le(8).any()
+    assert (driven["outcome"] == "agency").any() or (driven["outcome"] == "ppsu").any()
+
+    # the verdict can fail: the twin's times read at the wrong speed do not agree
+    twin = table.pivot(index="kelurahan", columns="kpi", values="twin") / 3600
+    intake = table.pivot(index="kelurahan", columns="kpi", values="intake") / 3600
+    _, ok = compare_kpis(intake, twin * 1.5, speed=3600)
+    assert not ok
