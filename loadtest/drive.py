@@ -77,16 +77,21 @@ def events(records: pd.DataFrame, hours: float) -> list[tuple[float, int, str]]:
     Actions: ``post``, ``coordinate`` (with the dispatch or hand-over at the same moment),
     ``claim``, ``resolve``.
     """
-    out = []
-    for row, r in enumerate(records.itertuples(index=False)):
-        steps = [("post", r.received_h)]
-        if np.isfinite(r.coordinated_h):
-            steps.append(("coordinate", r.coordinated_h))
-            if str(r.outcome) in ("invalid", "duplicate"):
-                steps += [("claim", r.coordinated_h), ("resolve", r.closed_h)]
-            elif np.isfinite(r.assigned_h):
-                steps.append(("claim", max(r.assigned_h, r.coordinated_h)))
-                steps.append(("resolve", r.closed_h))
+    received = records["received_h"].to_numpy(float)
+    coordinated = records["coordinated_h"].to_numpy(float)
+    assigned = records["assigned_h"].to_numpy(float)
+    closed = records["closed_h"].to_numpy(float)
+    closes_at_desk = records["outcome"].astype(str).isin(("invalid", "duplicate")).to_numpy()
+    out: list[tuple[float, int, int, str]] = []
+    for row in range(len(records)):
+        steps = [("post", received[row])]
+        if np.isfinite(coordinated[row]):
+            steps.append(("coordinate", coordinated[row]))
+            if closes_at_desk[row]:
+                steps += [("claim", coordinated[row]), ("resolve", closed[row])]
+            elif np.isfinite(assigned[row]):
+                steps.append(("claim", max(assigned[row], coordinated[row])))
+                steps.append(("resolve", closed[row]))
         for order, (action, at) in enumerate(steps):
             if np.isfinite(at) and at <= hours:
                 out.append((float(at), order, row, action))
@@ -161,7 +166,7 @@ class Driver:
                 self._check(resp, 201, action)
                 report_id = str(resp.json()[0]["service_request_id"])
             else:
-                body = {"category": str(r["category"]), "lat": float(r["lat"]),
+                body: dict[str, Any] = {"category": str(r["category"]), "lat": float(r["lat"]),
                         "lon": float(r["lon"]), "description": f"twin drive {row}"}  # fmt: skip
                 resp = c.post(
                     f"{host}/api/v1/reports", json=body, headers={"X-API-Key": cred.api_key},
@@ -172,9 +177,10 @@ class Driver:
             with self.log.lock:
                 self.log.ids[row] = report_id
             return
-        report_id = self.log.ids.get(row)
-        if report_id is None:
+        known = self.log.ids.get(row)
+        if known is None:
             raise TwinError("its post failed")
+        report_id = known
         coordinator = {"Authorization": f"Bearer {cred.coordinators[kel]}"}
         officer = {"Authorization": f"Bearer {cred.officers[kel]}"}
         base = f"{host}/api/v1/coordinator/reports/{report_id}"
@@ -182,16 +188,18 @@ class Driver:
             self._check(c.post(f"{base}/coordinate", headers=coordinator, timeout=30), 200, action)
             outcome = str(r["outcome"])
             if outcome == "ppsu":
-                crew = {"crew": f"PPSU {kel} crew {int(r['crew'])}" if r["crew"] >= 0 else "PPSU"}
+                crew: dict[str, Any] = {
+                    "crew": f"PPSU {kel} crew {int(r['crew'])}" if r["crew"] >= 0 else "PPSU"
+                }
                 self._check(
                     c.post(f"{base}/dispatch", json=crew, headers=coordinator, timeout=30),
                     200,
                     action,
                 )
             elif outcome == "agency":
-                body = {"agency": str(r["agency"])}
+                agency: dict[str, Any] = {"agency": str(r["agency"])}
                 self._check(
-                    c.post(f"{base}/handover", json=body, headers=coordinator, timeout=30),
+                    c.post(f"{base}/handover", json=agency, headers=coordinator, timeout=30),
                     200,
                     action,
                 )
@@ -236,8 +244,9 @@ def twin_kpis(
         }
     )
     out = {}
-    for code, group in frame.groupby(driven["kelurahan_code"].to_numpy()):
-        out[code] = report_kpis(group, end_h=ends[code] / 3600.0)
+    codes = driven["kelurahan_code"].astype(str).to_numpy()
+    for code in sorted(set(codes)):
+        out[code] = report_kpis(frame[codes == code], end_h=ends[code] / 3600.0)
     return pd.DataFrame.from_dict(out, orient="index")
 
 
