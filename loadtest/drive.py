@@ -127,6 +127,7 @@ class Driver:
     def run(self, hours: float) -> tuple[float, float]:
         """Drive every event up to `hours` of simulated time; return the wall start and end."""
         plan = events(self.records, hours)
+        self._warm_up()
         last: dict[int, Future[None]] = {}
         started = time.time()
         with ThreadPoolExecutor(self.workers) as pool:
@@ -140,6 +141,18 @@ class Driver:
             for future in last.values():
                 future.result()
         return started, time.time()
+
+    def _warm_up(self) -> None:
+        """A report outside Jakarta (refused, nothing stored) and a KPI read before the clock
+        starts: the API's first located report builds its spatial index, which would otherwise
+        make the first events late."""
+        c = self._client()
+        body = {"category": "other", "lat": -7.5, "lon": 110.4, "description": "warm-up"}
+        c.post(f"{self.host}/api/v1/reports", json=body, timeout=60,
+               headers={"X-API-Key": self.credentials.api_key})  # fmt: skip
+        code = next(iter(self.credentials.officers), None)
+        if code is not None:
+            c.get(f"{self.host}/api/v1/kpis/kelurahan/{code}", timeout=60)
 
     def _act(self, row: int, action: str, due: float, before: Future[None] | None) -> None:
         if before is not None:

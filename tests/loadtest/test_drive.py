@@ -12,7 +12,18 @@ from intake.db import make_engine, migrate
 from loadtest.drive import compare_kpis
 from twin_cli.main import main
 
-SCENARIO = "[run]\nseed = 4\n[demand]\nreports_per_day = 300.0\n"
+# the first simulated hours are after midnight: a flat day and a desk open round the clock
+SCENARIO = """
+[run]
+seed = 4
+[demand]
+reports_per_day = 900.0
+hourly_profile = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+                  1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+[coordination]
+office_open_h = 0.0
+office_close_h = 24.0
+"""
 RATES = {
     "INTAKE_KPI_CACHE_SECONDS": "0",
     "INTAKE_RATE_REPORTS_KEY": "100000/second",
@@ -32,7 +43,7 @@ def test_drive_agrees_with_intake_kpis(
     env = {**RATES, "INTAKE_MEDIA_DIR": str(tmp_path / "media")}
     with running_server(url, data_dir=str(synthetic_dir), env=env) as (host, _):
         code = main(["drive", str(scenario), "--host", host, "--database-url", url,
-                     "--speed", "3600", "--hours", "8", "--data", str(synthetic_dir),
+                     "--speed", "600", "--hours", "4", "--data", str(synthetic_dir),
                      "--out", str(tmp_path / "out")])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
@@ -43,9 +54,9 @@ def test_drive_agrees_with_intake_kpis(
     assert table["intake"].notna().any()
     # every kind of request ran: posts (native and Open311), coordination, claims, resolutions
     records = pd.read_csv(tmp_path / "out" / "twin_records.csv")
-    driven = records[records["received_h"] <= 8]
+    driven = records[records["received_h"] <= 4]
     assert (driven["channel"] == "qlue").any()
-    assert driven["closed_h"].le(8).any()
+    assert driven["closed_h"].le(4).any()
     assert (driven["outcome"] == "agency").any() or (driven["outcome"] == "ppsu").any()
 
     # the verdict can fail: the twin's times read at the wrong speed do not agree
