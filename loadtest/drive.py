@@ -147,7 +147,7 @@ class Driver:
         starts: the API's first located report builds its spatial index, which would otherwise
         make the first events late."""
         c = self._client()
-        body = {"category": "other", "lat": -7.5, "lon": 110.4, "description": "warm-up"}
+        body: dict[str, Any] = {"category": "other", "lat": -7.5, "lon": 110.4, "description": "-"}
         c.post(f"{self.host}/api/v1/reports", json=body, timeout=60,
                headers={"X-API-Key": self.credentials.api_key})  # fmt: skip
         code = next(iter(self.credentials.officers), None)
