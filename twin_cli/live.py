@@ -12,6 +12,7 @@ import logging
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +55,28 @@ def parse_as_of(text: str | None) -> pd.Timestamp:
     return stamp.tz_convert("UTC")
 
 
-def read_live(url: str, as_of_text: str | None, hours: float) -> LiveInput:
-    """The open reports at the as-of moment and the month's reports so far, from intake's database.
+@dataclass(frozen=True, slots=True)
+class DriveClock:
+    """The accelerated clock of a drive: wall time `wall_origin` was simulated `sim_origin`, and
+    a wall second is `speed` simulated seconds. A forecast of a driven database reads its times
+    through it, so that reports have their simulated ages."""
+
+    wall_origin: pd.Timestamp
+    sim_origin: pd.Timestamp
+    speed: float
+
+    def to_wall(self, sim: pd.Timestamp) -> pd.Timestamp:
+        return (self.wall_origin + (sim - self.sim_origin) / self.speed).floor("us")
+
+    def to_sim(self, wall: pd.Series) -> pd.Series:  # type: ignore[type-arg]
+        return self.sim_origin + (pd.to_datetime(wall, utc=True) - self.wall_origin) * self.speed
+
+
+def read_live(
+    url: str, as_of_text: str | None, hours: float, clock: DriveClock | None = None
+) -> LiveInput:
+    """The open reports at the as-of moment and the month's reports so far, from intake's database
+    (through a drive's `clock`: `as_of_text` is then simulated time).
 
     Raises
     ------
@@ -72,6 +93,7 @@ def read_live(url: str, as_of_text: str | None, hours: float) -> LiveInput:
     if not 0 < hours <= MAX_HOURS:
         raise TwinError(f"--hours must be in (0, {MAX_HOURS}] (30 days), got {hours:g}")
     as_of = parse_as_of(as_of_text)
+    wall = as_of if clock is None else clock.to_wall(as_of)
     try:
         engine = make_engine(url)
     except (sa.exc.ArgumentError, ModuleNotFoundError, ValueError) as exc:
@@ -88,20 +110,26 @@ def read_live(url: str, as_of_text: str | None, hours: float) -> LiveInput:
                 )
             if held.reports == 0 or held.first is None:
                 raise TwinError(f"{_public(url)}: the database holds no reports")
-            if as_of > pd.Timestamp.now(tz="UTC"):
+            if wall > pd.Timestamp.now(tz="UTC"):
                 raise TwinError(f"--as-of {as_of_text} is in the future")
-            if as_of < held.first:
+            if wall < held.first:
                 raise TwinError(
                     f"--as-of {as_of_text or as_of} is before the first record ({held.first})"
                 )
             month = as_of.tz_convert(TIMEZONE).normalize().replace(day=1).tz_convert("UTC")
-            records = open_records(conn, as_of=as_of.to_pydatetime())
-            period = period_times(conn, since=month.to_pydatetime(), as_of=as_of.to_pydatetime())
+            since = month if clock is None else max(clock.to_wall(month), clock.wall_origin)
+            records = open_records(conn, as_of=wall.to_pydatetime())
+            period = period_times(conn, since=since.to_pydatetime(), as_of=wall.to_pydatetime())
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise TwinError(f"cannot read the database {_public(url)}: {reason}") from None
     finally:
         engine.dispose()
+    if clock is not None:
+        for frame, cols in ((records, ("received_at", "coordinated_at", "status_at")),
+                            (period, ("received_at", "coordinated_at", "closed_at"))):  # fmt: skip
+            for col in cols:
+                frame[col] = clock.to_sim(frame[col])
     return LiveInput(records=records, period=period, as_of=as_of, hours=hours)
 
 
@@ -331,7 +359,68 @@ def cmd_drive(args: argparse.Namespace) -> int:
         records.to_csv(out / "twin_records.csv", index=False)
     verdict = ok and not log.failures
     print(f"agreement within the tolerance: {'YES' if verdict else 'NO'}")
+    if args.forecast_at is not None:
+        clock = DriveClock(
+            pd.Timestamp(started, unit="s", tz="UTC").floor("us"),
+            pd.Timestamp(scenario.run.start_date, tz=TIMEZONE).tz_convert("UTC"),
+            args.speed,
+        )
+        scores = forecast_accuracy(args, scenario, city, clock, hours)
+        if args.out:
+            (Path(args.out) / "forecast_accuracy.json").write_text(json.dumps(scores, indent=1))
     return 0 if verdict else 1
+
+
+def forecast_accuracy(
+    args: argparse.Namespace, scenario: Any, city: Any, clock: DriveClock, driven_h: float
+) -> dict[str, Any]:
+    """A forecast taken at ``--forecast-at`` hours into the drive from intake's database (as it
+    stood then, from its history), scored against what the drive did next, beside the naive
+    forecast."""
+    import sqlalchemy as sa
+
+    from intake.db import make_engine
+    from intake.export import period_times
+    from twin.experiments.accuracy import score_forecast
+    from twin.experiments.forecast import ForecastTask, run_forecast_tasks, summarise
+    from twin.model.warm_start import check_records
+
+    at, horizon = args.forecast_at, args.forecast_hours
+    if at + horizon > driven_h:
+        raise TwinError(
+            f"--forecast-at {at:g} + --forecast-hours {horizon:g} is past the drive's {driven_h:g} h"
+        )
+    as_of = clock.sim_origin + pd.Timedelta(hours=at)
+    live = read_live(args.database_url, as_of.isoformat(), horizon, clock)
+    check_records(city, scenario, live.records)
+    tasks = [
+        ForecastTask("a", scenario, live, r, args.data) for r in range(args.forecast_replications)
+    ]
+    forecast = summarise(run_forecast_tasks(tasks, workers=1), live, city)
+    engine = make_engine(args.database_url)
+    try:
+        with engine.connect() as conn:
+            truth = period_times(
+                conn,
+                since=(clock.wall_origin - pd.Timedelta(seconds=1)).to_pydatetime(),
+                as_of=pd.Timestamp.now(tz="UTC").to_pydatetime(),
+            )
+    except sa.exc.OperationalError as exc:
+        raise TwinError(f"cannot read the database {_public(args.database_url)}: {exc}") from None
+    finally:
+        engine.dispose()
+    for col in ("received_at", "coordinated_at", "closed_at"):
+        truth[col] = clock.to_sim(truth[col])
+    scores = score_forecast(forecast, live, truth)
+    b6, back = scores["breaches_6h"], scores["backlog"]
+    print(
+        f"forecast at {at:g} h for {horizon:g} h ({scores['open_reports']} open reports, "
+        f"{args.forecast_replications} replications): 6-h breaches happened {b6['happened']}, "
+        f"expected {b6['expected_twin']:.1f} (naive {b6['expected_naive']:.1f}); Brier "
+        f"{b6['brier_twin']:.3f} vs naive {b6['brier_naive']:.3f}; backlog MAE "
+        f"{back['mae_twin']:.1f} vs naive {back['mae_naive']:.1f}"
+    )
+    return scores
 
 
 def add_bench_commands(bench_cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -392,6 +481,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     d.add_argument("--seed", type=int, help="seed (default: the scenario's)")
     d.add_argument("--threads", type=int, default=4, help="requests in flight (4)")
     d.add_argument("--out", metavar="DIR", help="write kpi_agreement.csv and twin_records.csv")
+    d.add_argument(
+        "--forecast-at", type=float, metavar="HOURS",
+        help="score a forecast taken this many simulated hours into the drive",
+    )  # fmt: skip
+    d.add_argument("--forecast-hours", type=float, default=24.0, help="its horizon (24)")
+    d.add_argument("--forecast-replications", type=int, default=10, help="its replications")
     add_data_option(d)
     d.set_defaults(func=cmd_drive)
 
