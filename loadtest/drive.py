@@ -58,6 +58,7 @@ class DriveLog:
     requests: int = 0
     failures: list[str] = field(default_factory=list)
     lateness_s: list[float] = field(default_factory=list)
+    response_ms: list[float] = field(default_factory=list)
     ids: dict[int, str] = field(default_factory=dict)  # twin report -> intake id
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -232,6 +233,7 @@ class Driver:
     def _check(self, resp: requests.Response, status: int, action: str) -> None:
         with self.log.lock:
             self.log.requests += 1
+            self.log.response_ms.append(resp.elapsed.total_seconds() * 1000)
         if resp.status_code != status:
             raise TwinError(f"{action}: HTTP {resp.status_code} {resp.text[:200]}")
 

@@ -10,7 +10,13 @@ smoke          10          10     1 %              2000         constant users (
 typical-day    120         60     1 %              500          the twin's 24 hourly rates
 flood-surge    90          120    1 %              1000         baseline, x3 surge, baseline
 ramp           240         400    1 % (a step)     500 (a step)  +20 users every 10 s until broken
+officer-drive  120         4      1 %              2000         a twin run at 720x (twin drive)
 =============  ==========  =====  ===============  ===========  ===========================
+
+``officer-drive`` is not Locust: `twin drive` plays a twin run of the scenario through the API
+(posts, coordination, dispatch, hand-over, claims, resolutions with photos) at 720 simulated
+seconds a second, ``users`` requests in flight; besides its thresholds it passes only when
+intake's KPIs agree with the twin's (`loadtest.drive`).
 
 ``users`` is the peak number of simulated users (``--users``); ``duration`` is ``--duration``.
 Every user starts its requests as a Poisson process (citizens about one report a second; see
@@ -70,6 +76,7 @@ PROFILES: dict[str, Profile] = {
         Profile("typical-day", "the twin's daily profile compressed in time", 120.0, 60, 0.01, 500.0),
         Profile("flood-surge", "a surge in flood-prone kelurahan", 90.0, 120, 0.01, 1000.0),
         Profile("ramp", "steps up until failures or latency cross a threshold", 240.0, 400, 0.01, 500.0),
+        Profile("officer-drive", "the twin drives the whole workflow (twin drive)", 120.0, 4, 0.01, 2000.0),
     )
 }  # fmt: skip
 

@@ -357,8 +357,23 @@ def cmd_drive(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "kpi_agreement.csv", index=False)
         records.to_csv(out / "twin_records.csv", index=False)
+    p99_ms = float(np.percentile(log.response_ms, 99)) if log.response_ms else 0.0
+    print(
+        f"response time p50 {np.percentile(log.response_ms or [0], 50):.0f} ms, p99 {p99_ms:.0f} ms"
+    )
     verdict = ok and not log.failures
     print(f"agreement within the tolerance: {'YES' if verdict else 'NO'}")
+    limits = getattr(args, "profile_limits", None)  # twin loadtest --profile officer-drive
+    if limits is not None:
+        failure_ratio = len(log.failures) / max(1, log.requests + len(log.failures))
+        reasons = []
+        if failure_ratio > limits.max_failure_ratio:
+            reasons.append(f"failure ratio {failure_ratio:.2%} > {limits.max_failure_ratio:.0%}")
+        if p99_ms > limits.max_p99_ms:
+            reasons.append(f"p99 {p99_ms:.0f} ms > {limits.max_p99_ms:.0f} ms")
+        reasons += [] if ok else ["intake's KPIs and the twin's disagree"]
+        print("PASS" if not reasons else "FAIL: " + "; ".join(reasons))
+        verdict = not reasons
     if args.forecast_at is not None:
         clock = DriveClock(
             pd.Timestamp(started, unit="s", tz="UTC").floor("us"),

@@ -7,9 +7,55 @@ from pathlib import Path
 
 from twin_cli.common import add_data_option
 
+DRIVE_SPEED = 720.0  # officer-drive: 12 simulated minutes a second, a simulated day in 2 minutes
+
+
+def _drive_profile(args: argparse.Namespace) -> int:
+    """``--profile officer-drive``: `twin drive` against the API (started here unless --host)."""
+    import contextlib
+    import os
+    import tempfile
+
+    from intake.bench import running_server
+    from intake.db import make_engine, migrate
+    from loadtest.profiles import PROFILES, SERVER_RATES
+    from twin.errors import TwinError
+    from twin_cli.live import cmd_drive
+
+    profile = PROFILES["officer-drive"]
+    duration = args.duration or profile.duration_s
+    if args.host and not args.database_url:
+        raise TwinError("--host needs --database-url (the API's database) to issue credentials")
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="twin-drive-")))
+        url = args.database_url or f"sqlite:///{tmp / 'intake.db'}"
+        host = args.host
+        if host is None:
+            engine = make_engine(url)
+            migrate(engine)
+            engine.dispose()
+            env = {
+                **SERVER_RATES,
+                "INTAKE_KPI_CACHE_SECONDS": "0",
+                "INTAKE_MEDIA_DIR": str(tmp / "media"),
+            }
+            host, _ = stack.enter_context(
+                running_server(url, data_dir=args.data, workers=args.server_workers, env=env)
+            )
+        drive = argparse.Namespace(
+            scenario=args.scenario, host=host, database_url=url, speed=DRIVE_SPEED,
+            hours=duration * DRIVE_SPEED / 3600.0, kelurahan=None, seed=args.seed,
+            threads=args.users or profile.users, out=args.out, forecast_at=None,
+            data=args.data or os.environ.get("TWIN_DATA_DIR"), profile_limits=profile,
+        )  # fmt: skip
+        return cmd_drive(drive)
+
 
 def _cmd_loadtest(args: argparse.Namespace) -> int:
     from loadtest.runner import LoadTestOptions, format_summary, run_loadtest
+
+    if args.profile == "officer-drive":
+        return _drive_profile(args)
 
     options = LoadTestOptions(
         profile=args.profile,

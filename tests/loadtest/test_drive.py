@@ -94,3 +94,19 @@ def test_a_forecast_taken_during_a_drive_beats_the_naive_one(
     assert b6["brier_twin"] < b6["brier_naive"], printed
     assert back["mae_twin"] < back["mae_naive"], printed
     assert back["real"][0] == scores["open_reports"]  # the forecast started from the real backlog
+
+
+def test_officer_drive_is_a_load_profile(
+    synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`twin loadtest --profile officer-drive` starts the API and drives it; thresholds apply."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(SCENARIO)
+    code = main(["loadtest", "--profile", "officer-drive", "--duration", "15",
+                 "--scenario", str(scenario), "--data", str(synthetic_dir),
+                 "--out", str(tmp_path / "out")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.rstrip().endswith("PASS")
+    assert "3 simulated hours at 720x" in out
+    assert (tmp_path / "out" / "kpi_agreement.csv").is_file()
