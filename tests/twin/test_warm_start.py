@@ -149,3 +149,33 @@ def test_records_the_scenario_does_not_have_are_refused(synthetic_city) -> None:
         bad.loc[3, column] = value
         with pytest.raises(ScenarioError, match=fragment):
             check_records(synthetic_city, scenario, bad)
+
+
+def test_forecast_replications_are_the_same_here_on_a_pool_and_on_dask(
+    synthetic_dir, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from distributed import LocalCluster
+
+    from twin.city.assembly import load_city
+    from twin.experiments.forecast import run_forecast_tasks
+
+    city = load_city(synthetic_dir)  # the shared cache dir, as the pool's workers load it
+    records = records_for(city, n=20)
+    period = pd.DataFrame(
+        {"report_id": records["report_id"], "kelurahan": records["kelurahan_code"],
+         "received_at": records["received_at"], "coordinated_at": records["coordinated_at"],
+         "closed_at": pd.to_datetime(pd.Series([pd.NaT] * 20), utc=True)}
+    )  # fmt: skip
+    live = LiveInput(records, period, AS_OF, 12)
+    scenario = scenario_from_dict(SCENARIO, name="a")
+    tasks = [ForecastTask("a", scenario, live, r, str(synthetic_dir)) for r in range(2)]
+    here = run_forecast_tasks(tasks, workers=1)
+    pool = run_forecast_tasks(tasks, workers=2)
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        dask = run_forecast_tasks(tasks, dask_address=cluster.scheduler_address)
+    for other in (pool, dask):
+        assert [x.kpis for x in other] == [x.kpis for x in here]
+        assert all((a.backlog == b.backlog).all() for a, b in zip(other, here, strict=True))
+    assert here[0].kpis != here[1].kpis  # the replications differ
