@@ -56,7 +56,11 @@ def scoped_report(conn: Connection, *, report_id: int, kelurahan_code: str) -> R
 
 
 def claim(conn: Connection, *, report_id: int, kelurahan_code: str, officer_id: int) -> RowMapping:
-    """Take a report into work (-> ``proses``, claimed by this officer); 409 if already taken."""
+    """Take a report into work (-> ``proses``, claimed by this officer); 409 if already taken.
+
+    A claim straight from ``menunggu`` is the kelurahan's first answer, so it counts as the
+    coordination (``coordinated_at`` set now unless already set), as a hand-over does.
+    """
     return store.change_status(
         conn,
         report_id=report_id,
@@ -64,7 +68,7 @@ def claim(conn: Connection, *, report_id: int, kelurahan_code: str, officer_id: 
         allowed_from=CLAIMABLE,
         status="proses",
         note=f"claimed by officer {officer_id}",
-        extra={"claimed_by": officer_id},
+        extra={"claimed_by": officer_id, "coordinated_at": _coordinated_now()},
     )
 
 
@@ -162,6 +166,11 @@ def _dispose(
         note=note,
         extra={**to, "coordinated_at": _coordinated_now()},
     )
+
+
+def hours_since_epoch(moment: datetime) -> float:
+    """A moment on the hour scale of `report_times`."""
+    return float((pd.Timestamp(moment) - EPOCH) / pd.Timedelta(hours=1))
 
 
 def _hours(values: pd.Series) -> np.ndarray:  # type: ignore[type-arg]

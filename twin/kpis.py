@@ -2,8 +2,22 @@
 
 Input is one row per report with hours since a common origin: ``received_h`` (at the CRM),
 ``coordinated_h`` and ``closed_h`` (NaN while not yet reached), plus any grouping columns
-(``kelurahan``, ``kota``, ``category``). Times are judged over the reports that reached the
-stage; shares "within" a limit count every report received (an open report is not within).
+(``kelurahan``, ``kota``, ``category``). Everything is observed up to ``end_h``; a stage reached
+later (or never) is *right-censored* there, so reports still open count:
+
+- times (mean, percentiles) come from the Kaplan-Meier estimator; the mean is the
+  *restricted* mean up to a horizon tau (``mean_horizon_h``: the whole observation unless given),
+  i.e. the area under the survival curve from 0 to tau. An open report adds its waiting time up to
+  tau, so a backlog that never clears makes the mean grow with tau instead of vanishing from it;
+- shares "within" a limit count every report of the set (an open report is a miss);
+- ``censored_*_share`` says how many reports had not reached the stage by ``end_h``.
+
+The product-limit estimator runs for every group at once in one sorted, grouped numpy pass
+(`kpis_by`; `report_kpis` is its one-group case): 0.1 s for 267 kelurahan from 60,000 reports.
+The libraries fit one group per call: `lifelines`' KaplanMeierFitter costs about 5 ms a fit
+(1.6 s for one run's headline and kelurahan KPIs), integrates the restricted mean by trapezoids,
+and pins pandas below 3; `scipy.stats.ecdf` is the tests' reference for this estimator
+(survival curve, percentiles, exact restricted mean).
 """
 
 from __future__ import annotations
@@ -14,60 +28,75 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from twin.model.parameters import TargetParams
 
 SLA_COORDINATION_H = 6.0
 SLA_RESOLUTION_H = 168.0
+PERCENTILES = (50, 90, 99)
+MIN_RANKED_REPORTS = 20  # the twin ranks no kelurahan with fewer reports: its mean is noise
+
+# The KPIs `report_kpis` returns, as the twin and the intake API name them.
+KPI_NAMES = (
+    "reports", "resolved", "resolved_share", "open_at_end",
+    "mean_coordination_h", "share_coordinated_within_6h", "censored_coordination_share",
+    "mean_resolution_h", "share_resolved_within_7d", "censored_resolution_share",
+    "p50_resolution_h", "p90_resolution_h", "p99_resolution_h",
+    "mean_resolution_of_resolved_h", "mean_horizon_h",
+)  # fmt: skip
 
 
-def report_kpis(frame: pd.DataFrame, *, end_h: float | None = None) -> dict[str, float]:
-    """Headline KPIs of a set of reports.
+def _durations(
+    frame: pd.DataFrame, stage: str, end_h: float
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Hours from receipt to `stage` (reached by `end_h`), else to `end_h` (censored)."""
+    received = frame["received_h"].to_numpy(dtype=float)
+    reached_at = frame[stage].to_numpy(dtype=float)
+    observed = np.isfinite(reached_at) & (reached_at <= end_h)
+    duration = np.where(observed, reached_at, end_h) - received
+    return np.maximum(duration, 0.0), observed
+
+
+def _end_of(frame: pd.DataFrame) -> float:
+    """The last event seen: the default end of the observation."""
+    cols = frame[["received_h", "coordinated_h", "closed_h"]].to_numpy(dtype=float)
+    return float(np.nanmax(cols)) if np.isfinite(cols).any() else 0.0
+
+
+def report_kpis(
+    frame: pd.DataFrame, *, end_h: float | None = None, horizon_h: float | None = None
+) -> dict[str, float]:
+    """Headline KPIs of a set of reports, censoring-aware.
 
     Parameters
     ----------
     frame
         Columns ``received_h, coordinated_h, closed_h``.
     end_h
-        End of the observation (for the backlog); default: the last event seen.
+        End of the observation: later stages are censored there. Default: the last event seen.
+    horizon_h
+        Horizon tau of the restricted means. Default: the longest observation (``end_h`` minus
+        the first receipt).
 
     Returns
     -------
     kpis
-        ``reports, resolved, resolved_share, mean_coordination_h, share_coordinated_within_6h,
-        mean_resolution_h, share_resolved_within_7d, p50/p90/p99_resolution_h, open_at_end``.
+        The `KPI_NAMES`: counts, shares, Kaplan-Meier restricted means and percentiles.
     """
-    n = len(frame)
-    coord = (frame["coordinated_h"] - frame["received_h"]).to_numpy(dtype=float)
-    resol = (frame["closed_h"] - frame["received_h"]).to_numpy(dtype=float)
-    done = np.isfinite(resol)
-    coordinated = np.isfinite(coord)
-
-    def pct(q: float) -> float:
-        return float(np.percentile(resol[done], q)) if done.any() else float("nan")
-
-    return {
-        "reports": n,
-        "resolved": int(done.sum()),
-        "resolved_share": float(done.mean()) if n else float("nan"),
-        "open_at_end": int(n - done.sum()),
-        "mean_coordination_h": float(coord[coordinated].mean())
-        if coordinated.any()
-        else float("nan"),
-        "share_coordinated_within_6h": float((coord <= SLA_COORDINATION_H).sum() / n)
-        if n
-        else float("nan"),
-        "mean_resolution_h": float(resol[done].mean()) if done.any() else float("nan"),
-        "share_resolved_within_7d": float((resol <= SLA_RESOLUTION_H).sum() / n)
-        if n
-        else float("nan"),
-        "p50_resolution_h": pct(50),
-        "p90_resolution_h": pct(90),
-        "p99_resolution_h": pct(99),
-    }
+    one = frame[["received_h", "coordinated_h", "closed_h"]].assign(_all=0)
+    if one.empty:
+        return {
+            k: (0 if k in ("reports", "resolved", "open_at_end") else np.nan) for k in KPI_NAMES
+        }
+    row = kpis_by(one, "_all", end_h=end_h, horizon_h=horizon_h).iloc[0]
+    return {k: (int(row[k]) if k in ("reports", "resolved", "open_at_end") else float(row[k]))
+            for k in KPI_NAMES}  # fmt: skip
 
 
 def judge_targets(kpis: dict[str, Any], targets: TargetParams) -> dict[str, dict[str, Any]]:
-    """Which targets the KPIs meet: the regulation's two averages and the Dec 2016 benchmark."""
+    """Which targets the honest KPIs meet: the regulation's two averages (Kaplan-Meier
+    restricted means, open reports included) and the Dec 2016 benchmark."""
     checks = {
         "coordination_mean_6h": ("mean_coordination_h", targets.coordination_mean_h),
         "resolution_mean_7d": ("mean_resolution_h", targets.resolution_mean_h),
@@ -85,46 +114,116 @@ def judge_targets(kpis: dict[str, Any], targets: TargetParams) -> dict[str, dict
     return out
 
 
-def kpis_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """`report_kpis` for each value of `column` (one row per group), in grouped passes."""
-    coord = frame["coordinated_h"] - frame["received_h"]
-    resol = frame["closed_h"] - frame["received_h"]
-    work = pd.DataFrame(
-        {
-            "key": frame[column],
-            "coord": coord,
-            "resol": resol,
-            "coord_ok": coord <= SLA_COORDINATION_H,
-            "resol_ok": resol <= SLA_RESOLUTION_H,
-        }
+def _grouped_km(
+    key: NDArray[np.int64],
+    duration: NDArray[np.float64],
+    observed: NDArray[np.bool_],
+    horizon: NDArray[np.float64],
+    groups: int,
+) -> dict[str, NDArray[np.float64]]:
+    """Kaplan-Meier restricted mean (to each group's `horizon`) and percentiles, every group at
+    once: the same product-limit estimator as `lifelines`, in one sorted pass."""
+    # one row per (group, distinct time): events there and everyone leaving the risk set there
+    table = (
+        pd.DataFrame({"g": key, "t": duration, "d": observed.astype(np.int64), "n": 1})
+        .groupby(["g", "t"], sort=True)
+        .sum()
+        .reset_index()
     )
-    g = work.groupby("key", observed=True, sort=True)
-    n = g.size()
-    resolved = g["resol"].count()
-    out = pd.DataFrame(
-        {
-            "reports": n,
-            "resolved": resolved,
-            "resolved_share": resolved / n,
-            "open_at_end": n - resolved,
-            "mean_coordination_h": g["coord"].mean(),
-            "share_coordinated_within_6h": g["coord_ok"].sum() / n,
-            "mean_resolution_h": g["resol"].mean(),
-            "share_resolved_within_7d": g["resol_ok"].sum() / n,
-            "p50_resolution_h": g["resol"].quantile(0.5),
-            "p90_resolution_h": g["resol"].quantile(0.9),
-            "p99_resolution_h": g["resol"].quantile(0.99),
-        }
-    )
-    return out.rename_axis(column)
+    g = table["g"].to_numpy()
+    t = table["t"].to_numpy(dtype=float)
+    size = np.bincount(key, minlength=groups)
+    left = table.groupby("g")["n"].cumsum().to_numpy() - table["n"].to_numpy()
+    at_risk = size[g] - left
+    factor = 1.0 - table["d"].to_numpy() / at_risk
+    surv = pd.Series(factor).groupby(g).cumprod().to_numpy()
+    first = np.r_[True, g[1:] != g[:-1]]
+    prev_t = np.where(first, 0.0, np.r_[0.0, t[:-1]])
+    prev_s = np.where(first, 1.0, np.r_[1.0, surv[:-1]])
+    tau = horizon[g]
+    area = prev_s * np.clip(np.minimum(t, tau) - prev_t, 0.0, None)
+    last = np.r_[g[1:] != g[:-1], True]
+    tail = np.where(last, surv * np.clip(tau - t, 0.0, None), 0.0)
+    mean = np.bincount(g, weights=area + tail, minlength=groups).astype(float)
+    mean[size == 0] = np.nan
+    out = {"mean": mean}
+    for q in PERCENTILES:
+        hit = surv <= 1 - q / 100 + 1e-12
+        p = np.full(groups, np.nan)
+        idx = np.flatnonzero(hit)
+        firsts = np.unique(g[idx], return_index=True)
+        p[firsts[0]] = t[idx[firsts[1]]]
+        out[f"p{q}"] = p
+    return out
 
 
-def rank_kelurahan(per_kelurahan: pd.DataFrame, *, by: str = "mean_resolution_h") -> pd.DataFrame:
-    """Add a ``rank`` column (1 = best: the fastest mean resolution; kelurahan with no
-    resolved report rank last)."""
+def kpis_by(
+    frame: pd.DataFrame,
+    column: str,
+    *,
+    end_h: float | None = None,
+    horizon_h: float | None = None,
+) -> pd.DataFrame:
+    """`report_kpis` for each value of `column` (one row per group), in grouped passes.
+
+    `end_h` and the horizon are shared by every group (default horizon: the longest
+    observation of the whole frame), so the groups' means compare.
+    """
+    end = _end_of(frame) if end_h is None else float(end_h)
+    codes, labels = pd.factorize(frame[column], sort=True)
+    k = len(labels)
+    n = np.bincount(codes, minlength=k).astype(float)
+    received = frame["received_h"].to_numpy(dtype=float)
+    if horizon_h is None:  # one horizon for all groups, so their means compare
+        horizon_h = end - float(received.min()) if len(received) else 0.0
+    horizon = np.full(k, float(horizon_h))
+    coord, coord_seen = _durations(frame, "coordinated_h", end)
+    resol, resol_seen = _durations(frame, "closed_h", end)
+    c = _grouped_km(codes, coord, coord_seen, horizon, k)
+    r = _grouped_km(codes, resol, resol_seen, horizon, k)
+
+    def count(mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+        return np.bincount(codes, weights=mask.astype(float), minlength=k).astype(float)
+
+    done = count(resol_seen)
+    resolved_h = np.bincount(codes, weights=np.where(resol_seen, resol, 0.0), minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pd.DataFrame(
+            {
+                "reports": n.astype(int),
+                "resolved": done.astype(int),
+                "resolved_share": done / n,
+                "open_at_end": (n - done).astype(int),
+                "mean_coordination_h": c["mean"],
+                "share_coordinated_within_6h": count(coord_seen & (coord <= SLA_COORDINATION_H))
+                / n,
+                "censored_coordination_share": (n - count(coord_seen)) / n,
+                "mean_resolution_h": r["mean"],
+                "share_resolved_within_7d": count(resol_seen & (resol <= SLA_RESOLUTION_H)) / n,
+                "censored_resolution_share": (n - done) / n,
+                **{f"p{q}_resolution_h": r[f"p{q}"] for q in PERCENTILES},
+                "mean_resolution_of_resolved_h": np.where(done > 0, resolved_h / done, np.nan),
+                "mean_horizon_h": horizon,
+            },
+            index=pd.Index(labels, name=column),
+        )
+    return out
+
+
+def rank_kelurahan(
+    per_kelurahan: pd.DataFrame, *, by: str = "mean_resolution_h", min_reports: int = 1
+) -> pd.DataFrame:
+    """Add a ``rank`` column (1 = best: the fastest mean resolution).
+
+    Only kelurahan with at least `min_reports` reports are ranked (fewer say little); the others
+    get rank 0 and sort last.
+    """
     ranked = per_kelurahan.copy()
-    ranked["rank"] = ranked[by].rank(method="min", na_option="bottom").astype(int)
-    return ranked.sort_values("rank")
+    eligible = ranked["reports"].fillna(0) >= min_reports
+    ranks = ranked.loc[eligible, by].rank(method="min", na_option="bottom")
+    ranked["rank"] = ranks.reindex(ranked.index).fillna(0).astype(int)
+    order = np.where(ranked["rank"] > 0, ranked["rank"], len(ranked) + 1)
+    return ranked.iloc[np.argsort(order, kind="stable")]
 
 
 def backlog_series(frame: pd.DataFrame, *, end_h: float, step_h: float = 1.0) -> pd.Series:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from twin.city.datadir import output_root
 from twin.errors import TwinError
+from twin.reports.study_report import number
 from twin_cli.common import add_data_option, add_parallel_options
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def cmd_replicate(args: argparse.Namespace) -> int:
     print(
         f"{scenario.name}: {args.replications} replications of {scenario.run.days} days (95 % CI)"
     )
-    print(table.to_string(float_format=lambda v: f"{v:10.3f}"))
+    print(table.to_string(float_format=lambda v: f"{number(v):>10}"))
     for name, met in result["verdicts"].items():
         print(f"  target {name:<26} {'MET' if met else 'missed'}")
     print(f"\nwrote {out}/: summary_ci.csv, replications.csv, ranking_robustness.csv, report.html")
@@ -101,15 +102,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     scenarios = [
         with_days(load_scenario(p), args.days) for p in args.scenarios
     ]  # all checked first
+    thresholds = parse_thresholds(args.threshold)
     names = "-vs-".join(s.name for s in scenarios)
     days = "-".join(sorted({f"{s.run.days}d" for s in scenarios}))
     out = _output_dir(args, f"compare-{names}-{days}-r{args.replications}")
-    result = compare(scenarios, args.replications, make_runner(args), out)
+    result = compare(scenarios, args.replications, make_runner(args), out, thresholds)
     _record(args, out, scenarios)
-    print(result["verdicts"].to_string())
+    print(result["verdicts"].to_string(float_format=number))
+    for name, diff in result["differences"].items():
+        print(f"\n{name} minus {scenarios[0].name} (95 % CI, practical threshold, verdict):")
+        shown = diff[["difference", "ci_low", "ci_high", "threshold", "verdict"]]
+        print(shown.to_string(float_format=number))
     print(result["conclusion"])
     print(f"\nwrote {out}/: verdicts.csv, difference_*.csv, compare.png, report.html")
     return 0
+
+
+def parse_thresholds(items: list[str] | None) -> dict[str, float]:
+    """``--threshold KPI=VALUE`` options as a dict (unknown KPIs are refused by `compare`)."""
+    from twin.errors import ScenarioError
+    from twin.experiments.statistics import practical_thresholds
+
+    out: dict[str, float] = {}
+    for item in items or []:
+        kpi, sep, value = item.partition("=")
+        try:
+            out[kpi.strip()] = float(value)
+        except ValueError:
+            raise ScenarioError(
+                f"--threshold {item!r}: expected KPI=NUMBER, e.g. mean_resolution_h=0.5"
+            ) from None
+        if not sep:
+            raise ScenarioError(f"--threshold {item!r}: expected KPI=NUMBER")
+    practical_thresholds(out)
+    return out
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -127,7 +153,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     result = run_sweep(sweep, make_runner(args), out, city=city)
     _record(args, out, [sweep.scenario])
     cols = [*sweep.grid, "mean_resolution_h", "mean_coordination_h", "share_resolved_within_7d"]
-    print(result["table"][cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(result["table"][cols].to_string(index=False, float_format=number))
     print(f"\nwrote {out}/: sweep.csv, minimum_staffing.csv, staffing_curve.png, report.html")
     return 0
 
@@ -138,10 +164,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from twin.reports.study_report import plot_validation, write_html
 
     periods = args.periods or list(PUBLISHED)
+    folder = Path(args.scenarios) if args.scenarios else None
     length = f"{args.days}d" if args.days else "full"
     out = _output_dir(args, f"validation-{'-'.join(periods)}-{length}-r{args.replications}")
-    table = validate(periods, args.replications, make_runner(args), days=args.days)
-    _record(args, out, [period_scenario(p, args.days) for p in periods])
+    table = validate(periods, args.replications, make_runner(args), days=args.days, folder=folder)
+    _record(args, out, [period_scenario(p, args.days, folder=folder) for p in periods])
     table.to_csv(out / "validation.csv", index=False)
     plot = plot_validation(table, out / "validation.png")
     write_html(out / "report.html", "Validation against published outcomes",
@@ -150,7 +177,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     shown = table[
         ["period", "kpi", "published", "simulated", "ci_low", "ci_high", "tolerance", "pass"]
     ]
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(shown.to_string(index=False, float_format=number))
     missed = int((~table["pass"]).sum())
     print(f"\n{len(table) - missed} of {len(table)} published KPIs within tolerance; wrote {out}/")
     return 0 if missed == 0 else 1
@@ -171,7 +198,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise TwinError(f"{out}: exists; pass --overwrite to replace it, or choose another --out")
     fit = calibrate(source, args.replications, make_runner(args), days=args.days)
     path = write_calibrated(source, fit["best"], fit["table"], out)
-    print(fit["table"].head(5).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(fit["table"].head(5).to_string(index=False, float_format=number))
     print(f"\nbest: {fit['best']} (loss {fit['loss']:.2f})")
     print(f"wrote {path} and its fit {path.with_suffix('.csv').name}")
     if not args.out:
@@ -214,7 +241,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                 ("Morris indices", result["indices"])],
                note=f"{args.trajectories} trajectories, {result['runs']} runs of {scenario.run.days} days, common random numbers.")  # fmt: skip
     _record(args, out, [scenario])
-    print(ranked.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(ranked.to_string(float_format=number))
     print(
         f"\n{result['runs']} runs; wrote {out}/: morris_indices.csv, ranking.csv, sensitivity.png, report.html"
     )
@@ -274,6 +301,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="DIR",
         help="output folder (default reports_out/compare-<names>-<days>-r<R>/)",
     )
+    compare.add_argument(
+        "--threshold",
+        action="append",
+        metavar="KPI=VALUE",
+        help="practical threshold of a KPI (default 0.5 h for times, 0.01 for shares); repeatable",
+    )
     add_parallel_options(compare)
     add_data_option(compare)
     compare.set_defaults(func=cmd_compare)
@@ -300,12 +333,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--replications", type=int, default=5, help="replications per period (default 5)"
     )
     validate.add_argument(
-        "--days", type=int, help="shorten every period (rates are compared per day)"
+        "--days", type=int, help="measured days of every period (rates are compared per day)"
     )
     validate.add_argument(
         "--out",
         metavar="DIR",
         help="output folder (default reports_out/validation-<periods>-<days>-r<R>/)",
+    )
+    validate.add_argument(
+        "--scenarios",
+        metavar="DIR",
+        help="folder of the period scenarios (default: the shipped scenarios/)",
     )
     add_parallel_options(validate)
     add_data_option(validate)

@@ -74,8 +74,9 @@ def _simulate(
     from twin.model.runner import run_scenario
 
     city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=True)
+    simulated = days + scenario.run.warm_up_days + scenario.run.follow_up_days
     with tqdm(
-        total=days, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
+        total=simulated, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
     ) as bar:
         result = run_scenario(
             city, scenario, seed=seed, days=days, replication=replication, progress=bar.update

@@ -1,8 +1,12 @@
 """Public KPIs of complaint handling, computed by the twin's own KPI code (`twin.kpis`).
 
-Aggregates only: counts, shares and hours, never a report. A KPI that cannot be computed (no
-report resolved yet) is ``null``. Each result is reused for a few seconds (`intake.cache`);
-``as_of`` says when it was computed and ``Cache-Control`` how long it stays current.
+Aggregates only: counts, shares and hours, never a report. The figures are the twin's, for the
+same records: reports still open at ``as_of`` are censored there (Kaplan-Meier means restricted
+to the longest observation, percentiles, the share censored), and an open report is a miss in
+every "within" share. A KPI is ``null`` only without data (no report), or for a percentile the
+reports have not reached yet (more than that share still open). Each result is reused for a few
+seconds (`intake.cache`); ``as_of`` says when it was computed and ``Cache-Control`` how long it
+stays current.
 """
 
 from __future__ import annotations
@@ -27,20 +31,30 @@ router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"])
 
 
 class Kpis(BaseModel):
-    """Headline KPIs of a set of reports (hours from receipt; null when not computable)."""
+    """Headline KPIs of a set of reports (hours from receipt; open reports censored at as_of)."""
 
     as_of: datetime = Field(description="when these figures were computed (UTC)")
     reports: int
     resolved: int
     open_at_end: int
     resolved_share: float | None = None
-    mean_coordination_h: float | None = None
+    mean_coordination_h: float | None = Field(
+        None, description="Kaplan-Meier mean restricted to mean_horizon_h (open reports count)"
+    )
     share_coordinated_within_6h: float | None = None
-    mean_resolution_h: float | None = None
+    censored_coordination_share: float | None = None
+    mean_resolution_h: float | None = Field(
+        None, description="Kaplan-Meier mean restricted to mean_horizon_h (open reports count)"
+    )
     share_resolved_within_7d: float | None = None
-    p50_resolution_h: float | None = None
-    p90_resolution_h: float | None = None
-    p99_resolution_h: float | None = None
+    censored_resolution_share: float | None = None
+    p50_resolution_h: float | None = Field(None, description="null: not reached yet")
+    p90_resolution_h: float | None = Field(None, description="null: not reached yet")
+    p99_resolution_h: float | None = Field(None, description="null: not reached yet")
+    mean_resolution_of_resolved_h: float | None = Field(
+        None, description="mean over the resolved reports only (how figures are often published)"
+    )
+    mean_horizon_h: float | None = Field(None, description="horizon of the restricted means")
 
 
 class KelurahanKpis(Kpis):
@@ -88,9 +102,10 @@ def kelurahan_kpis(code: str, service: ServiceDep, response: Response) -> Kelura
         raise ApiError(404, f"unknown kelurahan code {code!r}")
 
     def compute() -> dict[str, Any]:
+        now = workflow.hours_since_epoch(datetime.now(UTC))
         with service.engine.connect() as conn:
             frame = workflow.report_times(conn, kelurahan_code=code)
-        return _finite(dict(report_kpis(frame)))
+        return _finite(dict(report_kpis(frame, end_h=now)))
 
     values, as_of = _recent(service, response, ("kelurahan", code), compute)
     return KelurahanKpis(kelurahan_code=code, as_of=as_of, **values)
@@ -101,11 +116,12 @@ def ranking(service: ServiceDep, response: Response) -> Ranking:
     """The 15 best and 15 worst kelurahan by mean resolution time, with their KPIs."""
 
     def compute() -> list[dict[str, Any]]:
+        now = workflow.hours_since_epoch(datetime.now(UTC))
         with service.engine.connect() as conn:
             frame = workflow.report_times(conn)
         if frame.empty:
             return []
-        ranked: pd.DataFrame = rank_kelurahan(kpis_by(frame, "kelurahan"))
+        ranked: pd.DataFrame = rank_kelurahan(kpis_by(frame, "kelurahan", end_h=now))
         return [
             {"kelurahan_code": str(code), **_finite({str(k): v for k, v in row.items()})}
             for code, row in ranked.iterrows()

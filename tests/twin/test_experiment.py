@@ -91,19 +91,25 @@ def test_compare_is_paired_on_common_random_numbers(runner: Runner, tmp_path: Pa
     d = same["differences"]["copy"]
     assert (d["difference"] == 0).all()  # same reports, same staffing: identical, CI of width 0
     assert not d["significant"].any()
+    assert (d["verdict"] == "equivalent").all()
     starved = dataclasses.replace(small(per_kelurahan=10, complaint_duty_share=0.1), name="starved")
     rich = dataclasses.replace(small(per_kelurahan=50, complaint_duty_share=0.5), name="rich")
     result = compare([starved, rich], 3, runner, tmp_path / "c2")
     diff = result["differences"]["rich"].loc["mean_resolution_h"]
     assert diff["difference"] < 0
     assert bool(diff["significant"])
+    assert diff["verdict"] == "better"
+    assert "better" in result["conclusion"]
     assert result["best"] == "rich"
     assert (tmp_path / "c2" / "report.html").is_file()
 
 
 def test_sweep_finds_staffing_and_refuses_bad_grids(runner: Runner, tmp_path: Path) -> None:
     base = tmp_path / "base.toml"
-    base.write_text("[run]\ndays = 3\n[demand]\nreports_per_day = 80.0\n")
+    base.write_text(  # PPSU staffing decides: no agency hand-overs, ample desk staff
+        "[run]\ndays = 3\n[demand]\nreports_per_day = 80.0\n"
+        "[coordination]\nagency_scale = 0.0\nstaff_per_kelurahan = 4\n"
+    )
     sweep_file = tmp_path / "sweep.toml"
     sweep_file.write_text(
         f'scenario = "{base.name}"\nreplications = 2\ntargets = ["benchmark_resolution_9h"]\n'
@@ -130,21 +136,61 @@ def test_sweep_finds_staffing_and_refuses_bad_grids(runner: Runner, tmp_path: Pa
     refused('"crews.dispatch" = ["closest"]\n', "unknown policy 'closest'")
 
 
+def test_verdicts_weigh_the_ci_against_the_practical_threshold() -> None:
+    # +0.047 h (3 minutes) with a tight CI: significant, but equivalent for a planner
+    assert st.verdict(0.04, 0.054, 0.047, 0.5, True) == "equivalent"
+    assert st.verdict(-2.0, -1.0, -1.5, 0.5, True) == "better"
+    assert st.verdict(1.0, 2.0, 1.5, 0.5, True) == "worse"
+    assert st.verdict(0.02, 0.04, 0.03, 0.01, False) == "better"  # a share 3 points up
+    assert st.verdict(-0.3, 1.5, 0.6, 0.5, True) == "inconclusive"
+    assert st.verdict(0.1, 0.9, 0.2, 0.5, True) == "inconclusive"  # real but below the threshold
+    assert st.verdict(5.0, 9.0, 7.0, 1.0, None) == "higher"
+    with pytest.raises(ScenarioError, match="--threshold mean_speed: unknown KPI"):
+        st.practical_thresholds({"mean_speed": 1.0})
+    with pytest.raises(ScenarioError, match="must be a number >= 0"):
+        st.practical_thresholds({"mean_resolution_h": -1.0})
+
+
+def test_numbers_never_show_a_negative_zero() -> None:
+    from twin.reports.study_report import number
+
+    assert number(-0.0001) == "0.000"
+    assert number(-0.0) == "0.000"
+    assert number(-0.0004, 3, sign=True) == "0.000"
+    assert number(-0.25, 2, sign=True) == "-0.25"
+    assert number(10.0) == "10.000"
+
+
 def test_rank_robustness_flags_stable_members(runner: Runner) -> None:
     results = ex.run_tasks(
         [ex.Task(("s",), small(), r, runner.data_dir) for r in range(3)], workers=1
     )
-    ranking = st.rank_robustness(results, top=2)
-    assert {
-        "rank_mean",
-        "rank_ci_low",
-        "rank_ci_high",
-        "best_share",
-        "worst_share",
-        "stable",
-    } <= set(ranking.columns)
+    ranking = st.rank_robustness(results, top=2, min_reports=5)
+    assert {"kelurahan_name", "rank_mean", "rank_low", "rank_high", "best_share", "stable"} <= set(
+        ranking.columns
+    )
+    n = ranking.attrs["ranked"]
+    assert ranking["rank_low"].min() >= 1
+    assert ranking["rank_high"].max() <= n
+    assert (ranking["rank_low"] <= ranking["rank_mean"]).all()
+    assert (ranking["rank_mean"] <= ranking["rank_high"]).all()
     assert (ranking["group"] == "best").sum() == 2
     assert np.all(np.diff(ranking["rank_mean"].to_numpy()) >= 0)
+    # a real difference makes members stable: one kelurahan always fastest, one always slowest
+    codes = ranking.sort_values("rank_mean", ascending=False).index  # the slowest made fastest
+    fixed = []
+    for r in results:
+        kel = r.kelurahan.copy()
+        kel.loc[codes[0], "mean_resolution_h"] = 0.01
+        kel.loc[codes[1], "mean_resolution_h"] = 1e6
+        fixed.append(dataclasses.replace(r, kelurahan=kel))
+    clear = st.rank_robustness(fixed, top=2, min_reports=5)
+    assert bool(clear.loc[codes[0], "stable"])
+    assert clear.loc[codes[0], "group"] == "best"
+    assert bool(clear.loc[codes[1], "stable"])
+    assert clear.loc[codes[1], "group"] == "worst"
+    few = st.rank_robustness(results, top=2, min_reports=10_000)
+    assert few.empty  # nobody has enough reports to be ranked
 
 
 def test_cli_replications_compare_and_sweep(
@@ -183,7 +229,17 @@ def test_cli_replications_compare_and_sweep(
         )
         == 0
     )
-    assert "Best mean resolution" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Best mean resolution" in out
+    assert "verdict" in out
+    assert "-0.000" not in out
+    bad = ["--threshold", "mean_speed=1", "--replications", "2", *common]
+    assert main(["compare", str(a), str(b), *bad]) == 2
+    err = capsys.readouterr().err
+    assert "--threshold mean_speed: unknown KPI" in err
+    assert err.count("\n") == 1
+    assert main(["compare", str(a), str(b), "--threshold", "mean_resolution_h=lots", *common]) == 2
+    assert "expected KPI=NUMBER" in capsys.readouterr().err
     sweep = tmp_path / "s.toml"
     sweep.write_text(
         'scenario = "a.toml"\nreplications = 2\n[grid]\n"crews.per_kelurahan" = [10, 30]\n'
@@ -198,3 +254,10 @@ def test_cli_replications_compare_and_sweep(
     assert err.count("\n") == 1
     assert main(["compare", str(a), "--replications", "2", *common]) == 2
     assert "at least two" in capsys.readouterr().err
+    sweep.write_text(
+        'scenario = "a.toml"\ntargets = ["mean_speed"]\n[grid]\n"crews.per_kelurahan" = [1]\n'
+    )
+    assert main(["sweep", str(sweep), *common]) == 2
+    err = capsys.readouterr().err
+    assert "targets: 'mean_speed' is not a target" in err
+    assert err.count("\n") == 1

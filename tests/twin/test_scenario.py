@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
         ("[crews]\nper_kelurahan = 'many'", "crews.per_kelurahan: expected a whole number"),
         ("[crews]\nper_kelurahan = 4.5", "crews.per_kelurahan: expected a whole number"),
         ("[run]\ndays = 0", "run.days must be >= 1"),
+        ("[run]\nwarm_up_days = -1", "run.warm_up_days must be >= 0"),
+        ("[run]\nfollow_up_days = -3", "run.follow_up_days must be >= 0"),
+        ("[run]\nwarm_up_days = 'week'", "run.warm_up_days: expected a whole number"),
+        ("[run]\nfollow_up_days = 2.5", "run.follow_up_days: expected a whole number"),
         ("[demand]\nhourly_profile = [1, 2]", "demand.hourly_profile must have 24 values"),
         (
             "[demand]\ncategories = { garbage = -1.0 }",

@@ -47,7 +47,7 @@ def test_jakarta_2016_run_from_the_command_line(real_data_dir: Path, tmp_path: P
     assert 2_000 < summary["reports"] < 3_600  # ~932 a day
     kel = pd.read_csv(out / "kelurahan.csv")
     assert len(kel) == 267
-    assert sorted(kel["rank"])[0] == 1
+    assert kel.loc[kel["rank"] > 0, "rank"].min() == 1  # 0: too few reports to be ranked
     assert len(summary["best_15"]) == 15
     assert len(summary["worst_15"]) == 15
     assert load_scenario(ROOT / "scenarios" / "jakarta-2016.toml").run.days == 31
@@ -63,11 +63,35 @@ def test_validate_and_calibrate_commands(real_data_dir: Path, tmp_path: Path, ca
     assert Target("x", 0.84, 0.05, False, "").passes(0.8)
     assert set(PUBLISHED) == {"jakarta-2016", "jakarta-2020", "jakarta-2024"}
     common = ["--replications", "2", "--days", "3", "--workers", "1", "--data", str(real_data_dir)]
-    code = main(["validate", "jakarta-2016", "--out", str(tmp_path / "v"), *common])
-    assert code in (0, 1)  # 1 when a published target is missed
-    table = pd.read_csv(tmp_path / "v" / "validation.csv")
-    assert set(table["kpi"]) == {"reports_per_day", "resolved_share", "mean_resolution_h"}
-    assert (code == 0) == bool(table["pass"].all())
+    small = ["--replications", "2", "--workers", "2", "--data", str(real_data_dir)]
+    # the committed calibrated periods pass at CI size: a week measured after the warm-up, with
+    # the follow-up; 2024 keeps its flood days (36-38) so its peak day is there
+    out = tmp_path / "v"
+    periods = ["jakarta-2016", "jakarta-2020", "--days", "7"]
+    assert main(["validate", *periods, "--out", str(out), *small]) == 0
+    table = pd.read_csv(out / "validation.csv")
+    assert set(table["kpi"]) == {
+        "reports_per_day",
+        "resolved_share",
+        "mean_resolution_of_resolved_h",
+    }
+    assert table["pass"].all()
+    assert len(table) == 6
+    out = tmp_path / "v2024"
+    assert main(["validate", "jakarta-2024", "--days", "42", "--out", str(out), *small]) == 0
+    assert pd.read_csv(out / "validation.csv")["pass"].all()
+    # a deliberately wrong period (half the published demand) must fail
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "jakarta-2016-calibrated.toml").write_text(
+        f'base = "{ROOT / "scenarios" / "jakarta-2016-calibrated.toml"}"\n'
+        "[demand]\nreports_per_day = 466.0\n"
+    )
+    out = tmp_path / "v-wrong"
+    args = ["jakarta-2016", "--days", "7", "--scenarios", str(wrong), "--out", str(out)]
+    assert main(["validate", *args, *small]) == 1
+    verdicts = pd.read_csv(out / "validation.csv").set_index("kpi")["pass"]
+    assert not verdicts["reports_per_day"]
     for name in ("jakarta-2016.toml", "jakarta-2020.toml"):
         shutil.copy(ROOT / "scenarios" / name, tmp_path / name)
     out = tmp_path / "fits" / "fit-2020.toml"  # elsewhere than the scenario: base is relative

@@ -33,6 +33,8 @@ HEADLINE_KPIS = (
     "share_coordinated_within_6h",
     "share_resolved_within_7d",
     "resolved_share",
+    "censored_resolution_share",
+    "mean_resolution_of_resolved_h",
     "p90_resolution_h",
     "crew_utilisation",
     "travel_km",
@@ -64,7 +66,8 @@ class ReplicationResult:
     kpis
         Headline KPIs of the run.
     kelurahan
-        Per kelurahan: ``reports, mean_coordination_h, mean_resolution_h`` (index: code).
+        Per kelurahan: ``kelurahan_name, kota, reports, mean_coordination_h,
+        mean_resolution_h`` (index: code).
     """
 
     key: tuple[Any, ...]
@@ -96,7 +99,9 @@ def run_task(task: Task) -> ReplicationResult:
         "peak_day_reports": per_day.max(),
     }
     kpis = {k: float(summary[k]) for k in HEADLINE_KPIS}
-    kelurahan = result.kelurahan[["reports", "mean_coordination_h", "mean_resolution_h"]].copy()
+    kelurahan = result.kelurahan[
+        ["kelurahan_name", "kota", "reports", "mean_coordination_h", "mean_resolution_h"]
+    ].copy()
     return ReplicationResult(task.key, task.replication, kpis, kelurahan)
 
 

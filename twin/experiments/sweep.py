@@ -95,8 +95,10 @@ def load_sweep(path: Path, days: int | None = None) -> Sweep:
         raise ScenarioError(f"{path}: staffing: {staffing!r} must be a numeric field of the grid")
     targets = tuple(data.get("targets", SLA_TARGETS))
     known = {"coordination_mean_6h", "resolution_mean_7d", "benchmark_resolution_9h"}
-    if not targets or not set(targets) <= known:
-        raise ScenarioError(f"{path}: targets: choose from {', '.join(sorted(known))}")
+    unknown_targets = [t for t in targets if t not in known]
+    if not targets or unknown_targets:
+        bad = f"{unknown_targets[0]!r} is not a target" if unknown_targets else "list at least one"
+        raise ScenarioError(f"{path}: targets: {bad} (choose from {', '.join(sorted(known))})")
     return Sweep(path.stem, base, grid, replications, staffing, targets, points)
 
 

@@ -478,7 +478,12 @@ class RunParams:
     Attributes
     ----------
     days
-        Simulated days.
+        The measured period, in days: its reports are the run's cohort.
+    warm_up_days
+        Days simulated before the period (their reports load the crews but are not counted).
+    follow_up_days
+        Days simulated after the period: its reports keep being handled (and new ones keep
+        arriving) so the cohort is followed up; reports still open then are censored.
     seed
         Base seed of the random streams.
     start_date
@@ -488,6 +493,8 @@ class RunParams:
     """
 
     days: int = 30
+    warm_up_days: int = 7
+    follow_up_days: int = 14
     seed: int = 42
     start_date: str = "2016-12-01"
     only_kelurahan: tuple[str, ...] = ()

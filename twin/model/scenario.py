@@ -97,6 +97,9 @@ def validate(s: Scenario) -> None:
     d, c, k = s.demand, s.coordination, s.crews
     if s.run.days < 1:
         raise ScenarioError(f"run.days must be >= 1, got {s.run.days}")
+    for name in ("warm_up_days", "follow_up_days"):
+        if getattr(s.run, name) < 0:
+            raise ScenarioError(f"run.{name} must be >= 0, got {getattr(s.run, name)}")
     check_non_negative("demand.reports_per_day", d.reports_per_day)
     for name, n, values in (
         ("hourly_profile", 24, d.hourly_profile),

@@ -77,34 +77,48 @@ def plotting_process() -> ProcessPoolExecutor:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary table printed after a run."""
+
+    def hours(key: str) -> str:  # a percentile the curve never reaches is "not reached"
+        value = summary[key]
+        return "not reached" if value != value else f"{value:.1f}"
+
+    horizon = f"{summary['mean_horizon_h']:.0f} h"
     rows = [
-        ("reports", f"{summary['reports']:,}"),
+        ("reports (the cohort)", f"{summary['reports']:,}"),
         ("resolved", f"{summary['resolved']:,} ({summary['resolved_share']:.1%})"),
+        (
+            "still open (censored)",
+            f"{summary['open_at_end']:,} ({summary['censored_resolution_share']:.1%})",
+        ),
         ("never picked up", f"{summary['outcomes'].get('unanswered', 0):,}"),
-        ("mean coordination", f"{summary['mean_coordination_h']:.2f} h"),
+        (f"mean coordination (to {horizon})", f"{summary['mean_coordination_h']:.2f} h"),
         ("coordinated within 6 h", f"{summary['share_coordinated_within_6h']:.1%}"),
-        ("mean resolution", f"{summary['mean_resolution_h']:.2f} h"),
+        (f"mean resolution (to {horizon})", f"{summary['mean_resolution_h']:.2f} h"),
+        ("mean of the resolved only", f"{summary['mean_resolution_of_resolved_h']:.2f} h"),
         (
             "p50 / p90 / p99 resolution",
-            f"{summary['p50_resolution_h']:.1f} / {summary['p90_resolution_h']:.1f} / {summary['p99_resolution_h']:.1f} h",
+            f"{hours('p50_resolution_h')} / {hours('p90_resolution_h')} / {hours('p99_resolution_h')} h",
         ),
         ("resolved within 7 days", f"{summary['share_resolved_within_7d']:.1%}"),
         ("crews / utilisation", f"{summary['crews']:,} / {summary['crew_utilisation']:.1%}"),
         ("travel", f"{summary['travel_km']:,.0f} km"),
     ]
     lines = [
-        f"{summary['scenario']} (seed {summary['seed']}, {summary['days']} days, dispatch {summary['dispatch']}, pooling {summary['pooling']})"
+        f"{summary['scenario']} (seed {summary['seed']}, {summary['days']} days measured after a "
+        f"{summary['warm_up_days']}-day warm-up, followed up {summary['follow_up_days']} days; "
+        f"dispatch {summary['dispatch']}, pooling {summary['pooling']})",
+        "  times: Kaplan-Meier, reports still open at the follow-up's end count (censored)",
     ]
-    lines += [f"  {k:<28} {v}" for k, v in rows]
+    lines += [f"  {k:<34} {v}" for k, v in rows]
     never = summary.get("never_picked_up", {})
     if never:
         total = never["abandoned"] + never["residual"]
         lines.append(
-            f"  {'never picked up: abandoned':<28} {never['abandoned']:,}; residual lever {never['residual']:,}"
+            f"  {'never picked up: abandoned':<34} {never['abandoned']:,}; residual lever {never['residual']:,}"
             + (f" ({never['residual'] / total:.0%} of the effect)" if total else "")
         )
     lines.append(
-        f"  {'desk staff / utilisation':<28} {summary['desk_staff']:,} / {summary['desk_utilisation']:.1%}"
+        f"  {'desk staff / utilisation':<34} {summary['desk_staff']:,} / {summary['desk_utilisation']:.1%}"
     )
     for name, t in summary["targets"].items():
         lines.append(

@@ -17,6 +17,7 @@ from twin.experiments import statistics as st
 from twin.experiments.replications import Task, check_replications
 from twin.experiments.sweep import minimum_staffing
 from twin.experiments.variants import apply_point
+from twin.kpis import MIN_RANKED_REPORTS
 from twin.reports import study_report as rep
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ def replicate(scenario: Scenario, replications: int, runner: Runner, out: Path) 
     out.mkdir(parents=True, exist_ok=True)
     summary = st.summarise(results)
     ranking = st.rank_robustness(results)
+    stable = ranking[ranking["stable"]]
     per_rep = pd.DataFrame([{"replication": r.replication, **r.kpis} for r in results]).set_index(
         "replication"
     )
@@ -73,7 +75,10 @@ def replicate(scenario: Scenario, replications: int, runner: Runner, out: Path) 
             ),
             ("Plots", plot),
             (
-                "Kelurahan ranking: best and worst 15 with rank intervals",
+                f"Kelurahan ranking: best and worst 15 of {ranking.attrs['ranked']} ranked "
+                f"(at least {MIN_RANKED_REPORTS} reports per replication); rank interval: "
+                "2.5-97.5 % of the replications' ranks; stable: in the group in >= 80 % of them "
+                f"({len(stable)} stable)",
                 ranking[ranking["group"] != ""],
             ),
         ],
@@ -83,10 +88,16 @@ def replicate(scenario: Scenario, replications: int, runner: Runner, out: Path) 
 
 
 def compare(
-    scenarios: list[Scenario], replications: int, runner: Runner, out: Path
+    scenarios: list[Scenario],
+    replications: int,
+    runner: Runner,
+    out: Path,
+    thresholds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Paired comparison on common random numbers: every scenario against the first."""
+    """Paired comparison on common random numbers: every scenario against the first, each KPI
+    judged better / worse / equivalent / inconclusive against its practical threshold."""
     check_replications(replications)
+    st.practical_thresholds(thresholds)  # refuse an unknown KPI before any run
     if len(scenarios) < 2:
         raise ScenarioError("twin compare needs at least two scenario files")
     names = [s.name for s in scenarios]
@@ -102,7 +113,7 @@ def compare(
     verdicts["mean_resolution_h"] = means["mean_resolution_h"]
     verdicts["mean_coordination_h"] = means["mean_coordination_h"]
     best = means["mean_resolution_h"].idxmin()
-    diffs = {n: st.paired_differences(by_name[names[0]], by_name[n]) for n in names[1:]}
+    diffs = {n: st.paired_differences(by_name[names[0]], by_name[n], thresholds) for n in names[1:]}
     out.mkdir(parents=True, exist_ok=True)
     sections: list[tuple[str, Any]] = [
         ("Verdicts (targets met by the replication means)", verdicts)
@@ -110,11 +121,14 @@ def compare(
     lines = [f"Best mean resolution: {best}."]
     for n, d in diffs.items():
         d.to_csv(out / f"difference_{n}_vs_{names[0]}.csv")
-        sig = bool(d.loc["mean_resolution_h", "significant"])
-        delta = float(d.loc["mean_resolution_h", "difference"])  # type: ignore[arg-type]
+        row = d.loc["mean_resolution_h"].to_dict()
+        delta, lo, hi, limit = (
+            rep.number(float(row[k]), 2, sign=k == "difference")
+            for k in ("difference", "ci_low", "ci_high", "threshold")
+        )
         lines.append(
-            f"{n} - {names[0]}: mean resolution {delta:+.2f} h "
-            f"({'significant' if sig else 'not significant'} at 95 %)."
+            f"{n} - {names[0]}: mean resolution {delta} h (95 % CI {lo} to {hi}; "
+            f"practical threshold {limit} h): {row['verdict']}."
         )
         sections.append((f"Paired differences: {n} minus {names[0]} (95 % CI)", d))
     verdicts.to_csv(out / "verdicts.csv")
@@ -148,7 +162,7 @@ def run_sweep(sweep: Sweep, runner: Runner, out: Path, city: City | None = None)
             row[f"{kpi}_ci_high"] = summary.at[kpi, "ci_high"]
         row.update({f"meets_{k}": v for k, v in st.verdicts(summary, scenarios[i]).items()})
         rows.append(row)
-        kel_means[i] = pd.concat([r.kelurahan for r in rs]).groupby(level=0).mean()
+        kel_means[i] = pd.concat([r.kelurahan for r in rs]).groupby(level=0).mean(numeric_only=True)
     table = pd.DataFrame(rows)
     minimum = minimum_staffing(sweep, scenarios, kel_means)
     out.mkdir(parents=True, exist_ok=True)

@@ -107,9 +107,17 @@ def plot_min_staffing_map(city: City, minimum: pd.Series, staffing: str, out: Pa
     return save_figure(fig, out)
 
 
+def number(value: float, digits: int = 3, *, sign: bool = False) -> str:
+    """`value` with `digits` decimals, never a negative zero ("-0.000" reads as a loss)."""
+    text = f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    if text.lstrip("+-").strip("0.") == "":
+        text = text.lstrip("+-")
+    return text
+
+
 def _table(frame: pd.DataFrame, *, digits: int = 3) -> str:
     return frame.to_html(
-        float_format=lambda v: f"{v:.{digits}f}", border=0, classes="t", na_rep="-"
+        float_format=lambda v: number(v, digits), border=0, classes="t", na_rep="-"
     )
 
 
