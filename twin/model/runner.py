@@ -18,7 +18,7 @@ import pandas as pd
 
 from twin.kpis import MIN_RANKED_REPORTS, judge_targets, kpis_by, rank_kelurahan, report_kpis
 from twin.model.decomposition import decompose
-from twin.model.demand import OUTCOMES, generate_reports
+from twin.model.demand import OUTCOMES, UNANSWERED, generate_reports
 from twin.model.process import CityTwin
 from twin.model.streams import RandomStreams
 
@@ -92,6 +92,17 @@ def busy_per_minute(busy: pd.DataFrame, minutes: int) -> np.ndarray:
     return np.cumsum(delta)[:minutes]
 
 
+def desk_utilisation(twin: CityTwin, f: pd.DataFrame, offset: float, days: int) -> float:
+    """Desk staff's handling minutes over their open minutes, within the measured period
+    (handling counted by the minute it was done; approximate at the period's edges)."""
+    done = twin.timeline.coordinated_min
+    within = (done >= offset) & (done < offset + days * 1440.0)
+    handled = float(f["handling_min"].to_numpy()[within].sum())
+    first = int(offset // 1440)
+    open_min = twin.calendar.open_minutes(first + days) - twin.calendar.open_minutes(first)
+    return handled / max(1e-9, float(twin.staff.sum()) * open_min)
+
+
 def simulated_scenario(scenario: Scenario) -> Scenario:
     """The scenario as simulated: warm-up + period + follow-up days, starting the warm-up's
     length before the period's start date (flood days stay on their period days)."""
@@ -148,9 +159,7 @@ def run_scenario(
     simulated = simulated_scenario(scenario)
     reports = generate_reports(city, simulated, RandomStreams(run.seed, replication))
     twin = CityTwin(city, simulated, reports, desk_events=desk_events)
-    until = simulated.run.days * 1440.0
-    twin.run(until_min=until, progress=progress)
-    outcomes = twin.outcomes()
+    twin.run(until_min=simulated.run.days * 1440.0, progress=progress)
     offset = run.warm_up_days * 1440.0  # minutes from the simulation's start to the period's
     end = (run.days + run.follow_up_days) * 1440.0  # end of the follow-up, from the period's start
 
@@ -160,6 +169,7 @@ def run_scenario(
         return np.where(t <= end, t, np.nan)
 
     f = reports.frame
+    outcomes = twin.outcomes()
     received = f["received_min"].to_numpy() - offset
     cohort = (received >= 0) & (received < run.days * 1440.0)
     times = {
@@ -247,21 +257,21 @@ def run_scenario(
         "pooling": scenario.crews.pooling,
         "travel_km": float(twin.timeline.travel_km.sum() + twin.return_km),
         "outcomes": {name: int((outcomes[cohort] == i).sum()) for i, name in enumerate(OUTCOMES)},
-        "never_picked_up": twin.never_picked_up(),
+        "never_picked_up": {
+            "abandoned": int(twin.desks.abandoned[cohort].sum()),
+            "residual": int((f["outcome"].to_numpy()[cohort] == UNANSWERED).sum()),
+        },
         "desk_staff": int(twin.staff.sum()),
-        "desk_utilisation": float(  # over the whole simulated span, warm-up and follow-up included
-            f["handling_min"].to_numpy()[twin.timeline.coordinated_min <= until].sum()
-        )
-        / max(1e-9, float(twin.staff.sum()) * twin.calendar.open_minutes(simulated.run.days)),
+        "desk_utilisation": desk_utilisation(twin, f, offset, run.days),
+        "ppsu_overtime_h": twin.ppsu.teams.overtime_min / 60.0,
+        "agency_utilisation": twin.agencies.busy_share(offset, offset + run.days * 1440.0),
+        "decomposition": decompose(out),
         "by_kota": kpis_by(kpi_frame, "kota", **observed)[
             ["reports", "mean_resolution_h", "resolved_share"]
         ].to_dict(orient="index"),
         "by_category": kpis_by(kpi_frame, "category", **observed)[
             ["reports", "mean_resolution_h", "resolved_share"]
         ].to_dict(orient="index"),
-        "decomposition": decompose(out),
-        "ppsu_overtime_h": twin.ppsu.teams.overtime_min / 60.0,
-        "agency_utilisation": twin.agencies.busy_share(until),
         "best_15": ranked.head(15).index.tolist(),
         "worst_15": ranked.tail(15).index.tolist()[::-1],
         "runtime_s": round(time.perf_counter() - started, 2),

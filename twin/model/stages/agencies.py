@@ -159,16 +159,21 @@ class Agencies:
         for teams in self.teams:
             teams.finish(until_min)
 
-    def busy_share(self, until_min: float) -> dict[str, float]:
-        """Each agency's busy minutes over its team-minutes on duty (approximate: working days)."""
+    def busy_share(self, start_min: float, end_min: float) -> dict[str, float]:
+        """Each agency's busy minutes over its team-minutes on duty between the two minutes."""
         out = {}
         for name, teams in zip(self.names, self.teams, strict=True):
-            busy = sum(min(e, until_min) - s for _, s, e in teams.busy_log if s < until_min)
-            on = 0.0
+            busy = sum(
+                min(e, end_min) - max(s, start_min)
+                for _, s, e in teams.busy_log
+                if s < end_min and e > start_min
+            )
             start_h, end_h = teams.shifts[0]
-            days = int(np.ceil(until_min / 1440))
-            for day in range(days):
-                if teams.works_on is None or teams.works_on(day):
-                    on += (end_h - start_h) * 60
+            days = range(int(start_min // 1440), int(np.ceil(end_min / 1440)))
+            on = sum(
+                (end_h - start_h) * 60.0
+                for day in days
+                if teams.works_on is None or teams.works_on(day)
+            )
             out[name] = busy / (on * len(teams.crews)) if on and teams.crews else float("nan")
         return out
