@@ -53,6 +53,9 @@ def test_twenty_concurrent_worst_case_photos_keep_memory_bounded(
     engine.dispose()
     photo = worst_case_png()
     monkeypatch.setenv("INTAKE_MEDIA_DIR", str(tmp_path / "media"))
+    # every upload waits for its turn (on a busy machine 20 photos take more than the default
+    # 60 s): all 20 are decoded, the worst case for memory
+    monkeypatch.setenv("INTAKE_PHOTO_WAIT_SECONDS", "600")
     officer = {"Authorization": f"Bearer {token}"}
     with (
         running_server(url, data_dir=str(synthetic_dir)) as (base, proc),
