@@ -14,6 +14,7 @@ be located"); for such an answer, and only for it, "valid data is accepted" is n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,5 +109,6 @@ def test_the_server_keeps_its_contract(
             assert mode is GenerationMode.NEGATIVE
     assert fuzzed >= 10
     record_property("schemathesis_cases", cases)
+    logging.getLogger(__name__).info("schemathesis %s: %d cases", mode.value, cases)
     assert cases >= 10 * EXAMPLES
     assert not failures, failures[:5]
