@@ -1,6 +1,6 @@
 """`twin forecast`: the twin started from intake's live database, run ahead.
 
-The composition root wires the reading: `intake.export` reads the records (SQLite or
+The composition root wires the reading: `intake.twin_state` reads the records (SQLite or
 PostgreSQL) into frames with the shared column names, and `twin` never imports intake.
 """
 
@@ -87,7 +87,7 @@ def read_live(
     import sqlalchemy as sa
 
     from intake.db import SCHEMA_VERSION, make_engine
-    from intake.export import open_records, period_times, span
+    from intake.twin_state import open_records, period_times, span
     from twin.experiments.forecast import MAX_HOURS, LiveInput
 
     if not 0 < hours <= MAX_HOURS:
@@ -395,7 +395,7 @@ def forecast_accuracy(
     import sqlalchemy as sa
 
     from intake.db import make_engine
-    from intake.export import period_times
+    from intake.twin_state import period_times
     from twin.experiments.accuracy import score_forecast
     from twin.experiments.forecast import ForecastTask, run_forecast_tasks, summarise
     from twin.model.warm_start import check_records

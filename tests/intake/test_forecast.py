@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from intake.db import make_engine, schema_version
-from intake.export import open_records
+from intake.twin_state import open_records
 from tests.intake.conftest import POINT_A, Api
 from tests.intake.test_officers import claim, coordinator_post, post_report, resolve
 from twin.entities import STATUSES
@@ -56,6 +56,10 @@ def jpeg() -> bytes:
 
 
 def test_every_status_maps_to_its_stage(api: Api, jpeg: bytes) -> None:
+    from intake import twin_state
+    from twin.model import warm_start
+
+    assert twin_state.OPEN_REPORT_COLUMNS == warm_start.OPEN_REPORT_COLUMNS  # one contract
     ids = fill(api, jpeg)
     engine = make_engine(api.settings.database_url)
     with engine.connect() as conn:

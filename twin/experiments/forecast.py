@@ -48,7 +48,7 @@ class LiveInput:
     Attributes
     ----------
     records
-        The open reports (`twin.model.warm_start.RECORD_COLUMNS`).
+        The open reports (`twin.model.warm_start.OPEN_REPORT_COLUMNS`).
     period
         The period's reports seen at `as_of`: ``report_id, kelurahan, received_at,
         coordinated_at, closed_at`` (NaT: not reached).

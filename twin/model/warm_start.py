@@ -1,6 +1,6 @@
 """A warm start: the twin begins at a moment of the real system, with its open reports in hand.
 
-The state comes as one row per open report (the *records*, `RECORD_COLUMNS`, read from the
+The state comes as one row per open report (the *records*, `OPEN_REPORT_COLUMNS`, read from the
 intake database by the composition root: `twin` never imports `intake`). Each report goes to the
 twin's stage that its intake status stands for (`stage_of`):
 
@@ -41,7 +41,15 @@ from scipy import special
 
 from twin.entities import STATUSES
 from twin.errors import ScenarioError
-from twin.model.demand import AGENCY, PPSU, Reports, generate_reports, sample
+from twin.model.demand import (
+    AGENCY,
+    DUPLICATE,
+    INVALID,
+    PPSU,
+    Reports,
+    generate_reports,
+    sample,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -52,7 +60,7 @@ if TYPE_CHECKING:
     from twin.model.streams import RandomStreams
 
 TIMEZONE = "Asia/Jakarta"
-RECORD_COLUMNS = (
+OPEN_REPORT_COLUMNS = (
     "report_id", "kelurahan_code", "category", "status", "received_at", "coordinated_at",
     "status_at", "crew", "agency", "lat", "lon",
 )  # fmt: skip
@@ -309,7 +317,7 @@ def _record_rows(
     coordinated = np.where(past & ~np.isfinite(coordinated), since, coordinated)
     coordinated[~past] = np.nan
 
-    # outcome: by the stage, else the routing of the category (an open report is never invalid)
+    # outcome: by the stage, else the routing of the category
     routed = streams.get("warm.routing").random(n)
     names = list(scenario.agencies)
     agency = np.full(n, -1, dtype=np.int64)
@@ -333,6 +341,12 @@ def _record_rows(
     if with_agency.any() and not names:
         raise ScenarioError("a report is with an agency but the scenario has no agencies")
     outcome = np.where(agency >= 0, AGENCY, PPSU)
+    # a report still waiting for the desk may turn out invalid or a duplicate; one past it not
+    triage = streams.get("warm.triage").random(n)
+    d = scenario.demand
+    waiting = stage == "desk"
+    outcome[waiting & (triage < d.invalid_share + d.duplicate_share)] = DUPLICATE
+    outcome[waiting & (triage < d.invalid_share)] = INVALID
 
     c, k = scenario.coordination, scenario.crews
     u = streams.get("warm.residual").random((3, n))

@@ -1,7 +1,7 @@
 """Intake's records as the twin reads them: the open reports at a moment, and a period's times.
 
 `twin forecast` starts the twin from these frames. They carry the shared column names of
-`twin.model.warm_start.RECORD_COLUMNS` (and of `twin.kpis`), so the twin never imports intake:
+`twin.model.warm_start.OPEN_REPORT_COLUMNS` (and of `twin.kpis`), so the twin never imports intake:
 the composition root (`twin_cli`) opens the database here and hands the frames over. A moment in
 the past is answered from the status history, as the database stood then.
 """
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from intake.db import history, reports, schema_version
 
-RECORD_COLUMNS = (
+OPEN_REPORT_COLUMNS = (
     "report_id", "kelurahan_code", "category", "status", "received_at", "coordinated_at",
     "status_at", "crew", "agency", "lat", "lon",
 )  # fmt: skip
@@ -67,7 +67,7 @@ def open_records(conn: Connection, *, as_of: datetime) -> pd.DataFrame:
     Returns
     -------
     records
-        `RECORD_COLUMNS`; ``status`` and ``status_at`` are the last change at or before `as_of`,
+        `OPEN_REPORT_COLUMNS`; ``status`` and ``status_at`` are the last change at or before `as_of`,
         ``coordinated_at`` NaT if coordinated later.
     """
     candidates = conn.execute(
@@ -104,7 +104,7 @@ def open_records(conn: Connection, *, as_of: datetime) -> pd.DataFrame:
     frame["status_at"] = frame["status_at"].fillna(frame["received_at"])
     frame.loc[frame["coordinated_at"] > pd.Timestamp(as_of), "coordinated_at"] = pd.NaT
     frame = frame[frame["status"] != "selesai"]
-    return frame[list(RECORD_COLUMNS)].sort_values("received_at").reset_index(drop=True)
+    return frame[list(OPEN_REPORT_COLUMNS)].sort_values("received_at").reset_index(drop=True)
 
 
 def period_times(conn: Connection, *, since: datetime, as_of: datetime) -> pd.DataFrame:
