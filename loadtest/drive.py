@@ -239,11 +239,19 @@ class Driver:
 
 
 def twin_kpis(
-    records: pd.DataFrame, *, started: float, speed: float, ends: dict[str, float], hours: float
+    records: pd.DataFrame,
+    *,
+    started: float,
+    speed: float,
+    ends: dict[str, float],
+    horizons: dict[str, float],
+    hours: float,
 ) -> pd.DataFrame:
     """The twin's KPIs per kelurahan for the driven events, each seen at its end (Unix seconds:
-    when intake computed its figures), in intake's convention (hours since the epoch,
-    censored at the end)."""
+    when intake computed its figures), in intake's convention (hours since the epoch, censored
+    at the end), restricted means to intake's horizon (hours): the horizon is a convention of
+    the estimator, and intake's runs from its first stored receipt, which a late first post
+    would move."""
 
     def wall_h(sim_h: pd.Series) -> np.ndarray:  # type: ignore[type-arg]
         t = sim_h.to_numpy(float)
@@ -261,7 +269,9 @@ def twin_kpis(
     out = {}
     codes = driven["kelurahan_code"].astype(str).to_numpy()
     for code in sorted(set(codes)):
-        out[code] = report_kpis(frame[codes == code], end_h=ends[code] / 3600.0)
+        out[code] = report_kpis(
+            frame[codes == code], end_h=ends[code] / 3600.0, horizon_h=horizons[code]
+        )
     return pd.DataFrame.from_dict(out, orient="index")
 
 
@@ -305,6 +315,7 @@ def intake_kpis(host: str, codes: list[str], *, not_before: float) -> pd.DataFra
             else:
                 raise TwinError(f"/api/v1/kpis/kelurahan/{code} kept answering stale figures")
             out[code] = {
-                k: (np.nan if body.get(k) is None else body[k]) for k in (*COMPARED, "as_of")
+                k: (np.nan if body.get(k) is None else body[k])
+                for k in (*COMPARED, "as_of", "mean_horizon_h")
             }
     return pd.DataFrame.from_dict(out, orient="index")

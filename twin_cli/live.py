@@ -340,7 +340,10 @@ def cmd_drive(args: argparse.Namespace) -> int:
     log = driver.log
     intake = intake_kpis(args.host, codes, not_before=ended)
     ends = {code: pd.Timestamp(intake.loc[code, "as_of"]).timestamp() for code in codes}
-    twin = twin_kpis(records, started=started, speed=args.speed, ends=ends, hours=hours)
+    horizons = {code: float(intake.loc[code, "mean_horizon_h"]) for code in codes}
+    twin = twin_kpis(
+        records, started=started, speed=args.speed, ends=ends, horizons=horizons, hours=hours
+    )
     table, ok = compare_kpis(intake, twin, speed=args.speed)
     late = np.percentile(log.lateness_s, [50, 99]) if log.lateness_s else [0.0, 0.0]
     print(f"{log.requests:,} requests, {len(log.failures)} failed; lateness p50 {late[0] * 1000:.0f} ms, "
