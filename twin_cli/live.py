@@ -345,9 +345,9 @@ def cmd_drive(args: argparse.Namespace) -> int:
         records, started=started, speed=args.speed, ends=ends, horizons=horizons, hours=hours
     )
     table, ok = compare_kpis(intake, twin, speed=args.speed)
-    late = np.percentile(log.lateness_s, [50, 99]) if log.lateness_s else [0.0, 0.0]
+    late = np.percentile(log.lateness_s, [50, 99, 100]) if log.lateness_s else [0.0] * 3
     print(f"{log.requests:,} requests, {len(log.failures)} failed; lateness p50 {late[0] * 1000:.0f} ms, "
-          f"p99 {late[1] * 1000:.0f} ms (x{args.speed:g} = {late[1] * args.speed / 60:.1f} simulated min)")  # fmt: skip
+          f"p99 {late[1] * 1000:.0f} ms, max {late[2] * 1000:.0f} ms (x{args.speed:g} = {late[2] * args.speed / 60:.1f} simulated min)")  # fmt: skip
     for line in log.failures[:5]:
         print(f"  failed: {line}")
     summary = table.groupby("kpi").agg(
