@@ -153,7 +153,7 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
             f"{results['reports']:,} reports ({results['ppsu_jobs']:,} PPSU jobs, {results['agency_jobs']:,} "
             f"agency jobs, every stage queueing); bare SimPy loop pushing the same "
             f"{results['resource_requests']:,} resource requests: {results['bare_simpy_s']:.2f} s, "
-            f"ratio {results['ratio_to_bare_simpy']:.2f}"
+            f"ratio {results['ratio_to_bare_simpy']:.2f} (CPU time: {results['ratio_to_bare_simpy_cpu']:.2f})"
         )
     return 0
 
