@@ -86,9 +86,10 @@ def _write(args: argparse.Namespace, result: RunResult, city: City, out: Path) -
     record = collect(
         [result.scenario], data_dir=city.paths.root, started_at=args.started_at, argv=args.argv
     )
-    write_run(result, city, out, provenance=record)
+    written = write_run(result, city, out, provenance=record)
     print(format_summary(result.summary))
-    print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and 4 PNG plots")
+    plots = sum(1 for p in written if p.suffix == ".png")
+    print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and {plots} PNG plots")
     return record
 
 
@@ -149,8 +150,10 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
     else:
         print(format_bench(results, SIM_TARGETS))
         print(
-            f"{results['reports']:,} reports ({results['ppsu_jobs']:,} PPSU jobs); bare SimPy loop with the same "
-            f"number of jobs: {results['bare_simpy_s']:.2f} s, ratio {results['ratio_to_bare_simpy']:.2f}"
+            f"{results['reports']:,} reports ({results['ppsu_jobs']:,} PPSU jobs, {results['agency_jobs']:,} "
+            f"agency jobs, every stage queueing); bare SimPy loop pushing the same "
+            f"{results['resource_requests']:,} resource requests: {results['bare_simpy_s']:.2f} s, "
+            f"ratio {results['ratio_to_bare_simpy']:.2f} (CPU time: {results['ratio_to_bare_simpy_cpu']:.2f})"
         )
     return 0
 
