@@ -172,6 +172,10 @@ def test_unknown_kelurahan_and_schema_and_empty_database_are_refused(
     post_report(api, POINT_A)
     engine = make_engine(url)
     with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE status_history SET status = 'ditolak'"))
+    assert "unknown status 'ditolak'" in forecast(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE status_history SET status = 'menunggu'"))
         conn.execute(sa.text("UPDATE reports SET kelurahan_code = '31.99.99.9999'"))
     assert "kelurahan '31.99.99.9999' is not in the scenario's city" in forecast(url)
     with engine.begin() as conn:
