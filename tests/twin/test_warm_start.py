@@ -179,3 +179,25 @@ def test_forecast_replications_are_the_same_here_on_a_pool_and_on_dask(
         assert [x.kpis for x in other] == [x.kpis for x in here]
         assert all((a.backlog == b.backlog).all() for a, b in zip(other, here, strict=True))
     assert here[0].kpis != here[1].kpis  # the replications differ
+
+
+def test_new_reports_arrive_at_the_real_hour_and_weekday(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    """Reports only on Wednesdays at noon: from Tuesday 10:30, the new ones are Wednesday's."""
+    hourly = [0.0] * 24
+    hourly[12] = 1.0
+    weekly = [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]  # Monday first
+    scenario = scenario_from_dict(
+        {"run": {"days": 1, "seed": 3},
+         "demand": {"reports_per_day": 500.0, "hourly_profile": hourly, "weekly_profile": weekly,
+                    "channels": {"jaki": {"share": 1.0, "entry_delay_min": 0.0}}}},
+        name="noon",
+    )  # fmt: skip
+    assert AS_OF.tz_convert("Asia/Jakarta").day_name() == "Tuesday"
+    state = live_state(
+        synthetic_city, scenario, records_for(synthetic_city, n=10), as_of=AS_OF, hours=60,
+        streams=RandomStreams(3, 0),
+    )  # fmt: skip
+    new = state.reports.frame["received_min"].to_numpy()[state.n_open :]
+    assert len(new) > 100
+    wednesday_noon = 1440 + 12 * 60  # on the run's clock: midnight of Tuesday is minute 0
+    assert ((new >= wednesday_noon) & (new < wednesday_noon + 60)).all()
