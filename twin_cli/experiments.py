@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from twin.city.datadir import output_root
 from twin.errors import TwinError
-from twin.reports.study_report import number
+from twin.reports.formatting import number
 from twin_cli.common import add_data_option, add_parallel_options
 
 if TYPE_CHECKING:
@@ -140,17 +140,15 @@ def parse_thresholds(items: list[str] | None) -> dict[str, float]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`twin sweep SWEEP.toml`."""
-    from twin.city.assembly import load_city
     from twin.experiments.sweep import load_sweep
     from twin.reports.studies import run_sweep
 
     sweep = load_sweep(Path(args.sweep), days=args.days)  # refuses a bad grid before any run
     out = _output_dir(args, f"sweep-{sweep.name}-{sweep.scenario.run.days}d-r{sweep.replications}")
-    city = load_city(args.data, speeds=sweep.scenario.city.speed_settings(), progress=True)
     print(
         f"sweep {sweep.name}: {len(sweep.points)} grid points x {sweep.replications} replications"
     )
-    result = run_sweep(sweep, make_runner(args), out, city=city)
+    result = run_sweep(sweep, make_runner(args), out)
     _record(args, out, [sweep.scenario])
     cols = [*sweep.grid, "mean_resolution_h", "mean_coordination_h", "share_resolved_within_7d"]
     print(result["table"][cols].to_string(index=False, float_format=number))
@@ -161,7 +159,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """`twin validate`: published against simulated for every period; non-zero when one misses."""
     from twin.experiments.validation import PUBLISHED, period_scenario, validate
-    from twin.reports.study_report import plot_validation, write_html
+    from twin.reports.checks import write_validation_report
 
     periods = args.periods or list(PUBLISHED)
     folder = Path(args.scenarios) if args.scenarios else None
@@ -170,10 +168,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     table = validate(periods, args.replications, make_runner(args), days=args.days, folder=folder)
     _record(args, out, [period_scenario(p, args.days, folder=folder) for p in periods])
     table.to_csv(out / "validation.csv", index=False)
-    plot = plot_validation(table, out / "validation.png")
-    write_html(out / "report.html", "Validation against published outcomes",
-               [("Published against simulated (mean, 95 % CI)", table), ("Plot", plot)],
-               note=f"{args.replications} replications per period.")  # fmt: skip
+    write_validation_report(table, args.replications, out)
     shown = table[
         ["period", "kpi", "published", "simulated", "ci_low", "ci_high", "tolerance", "pass"]
     ]
@@ -215,7 +210,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from twin.experiments.sensitivity import morris
     from twin.experiments.variants import with_days
     from twin.model.scenario import load_scenario
-    from twin.reports.study_report import plot_sensitivity, write_html
+    from twin.reports.checks import write_sensitivity_report
 
     scenario = with_days(load_scenario(args.scenario), args.days)
     path = Path(args.assumptions) if args.assumptions else SCENARIO_DIR / "assumptions.toml"
@@ -230,16 +225,10 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     result["indices"].to_csv(out / "morris_indices.csv", index=False)
     result["ranking"].to_csv(out / "ranking.csv")
     result["samples"].to_csv(out / "samples.csv", index=False)
-    plot = plot_sensitivity(
-        result["indices"], list(result["ranking"].index), out / "sensitivity.png"
+    write_sensitivity_report(result, scenario.name, scenario.run.days, args.trajectories, out)
+    ranked = result["ranking"].join(
+        result["indices"].pivot(index="parameter", columns="kpi", values="rank")
     )
-    table = result["indices"].pivot(index="parameter", columns="kpi", values="rank")
-    ranked = result["ranking"].join(table)
-    write_html(out / "report.html", f"Sensitivity of {scenario.name}",
-               [("Parameters ranked by their mean effect on the four SLA KPIs "
-                 "(mu* per unit of the KPI's spread; rank per KPI)", ranked), ("Plot", plot),
-                ("Morris indices", result["indices"])],
-               note=f"{args.trajectories} trajectories, {result['runs']} runs of {scenario.run.days} days, common random numbers.")  # fmt: skip
     _record(args, out, [scenario])
     print(ranked.to_string(float_format=number))
     print(

@@ -86,9 +86,17 @@ def _write(args: argparse.Namespace, result: RunResult, city: City, out: Path) -
     record = collect(
         [result.scenario], data_dir=city.paths.root, started_at=args.started_at, argv=args.argv
     )
-    write_run(result, city, out, provenance=record)
+    from twin.reports.run_report import write_run_report
+
+    written = write_run(result, city, out, provenance=record)
+    figures = [p for p in written if p.suffix == ".png"]
+    mainland = city.table[~city.is_seribu]
+    write_run_report(result.summary, result.kelurahan, mainland, figures, out)
     print(format_summary(result.summary))
-    print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and 4 PNG plots")
+    print(
+        f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv, "
+        f"{len(figures)} PNG plots and report.html"
+    )
     return record
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.reports_html import external_sources
 from twin.errors import ScenarioError
 from twin.experiments import replications as ex
 from twin.experiments import statistics as st
@@ -81,7 +82,7 @@ def test_replicate_writes_cis_ranking_and_report(runner: Runner, tmp_path: Path)
         assert (out / name).is_file()
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page
-    assert 'src="http' not in page  # self-contained
+    assert external_sources(page) == []  # self-contained
     with pytest.raises(ScenarioError, match="replications must be >= 2"):
         replicate(small(), 1, runner, out)
 
