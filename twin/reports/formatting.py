@@ -160,7 +160,7 @@ def show(name: str, value: Any, *, sign: bool = False, unit: bool = False) -> st
     if not math.isfinite(x):
         return "-"
     if kind == "hours":
-        text = _grouped(x, 2 if abs(x) < 100 else 1, sign)
+        text = _grouped(x, 2 if abs(x) < 10 else 1, sign)
     elif kind == "share":
         text = _grouped(100 * x, 1, sign)
     elif kind in ("count", "km"):

@@ -51,6 +51,7 @@ def kelurahan_map(
     hover: Sequence[str] = (),
     discrete: bool = False,
     colourscale: str = "RdYlGn_r",
+    centred: bool = False,
     include_plotlyjs: bool = True,
     height: int = 640,
 ) -> str:
@@ -67,6 +68,8 @@ def kelurahan_map(
         (extremes beyond it take the end colours), or one colour per value when `discrete`.
     hover
         Columns shown, formatted with their units, when hovering over a kelurahan.
+    centred
+        A diverging scale centred on zero (a change: both directions equally far).
     include_plotlyjs
         Inline plotly.js (once per page: False for a second map on the same page).
     """
@@ -98,6 +101,8 @@ def kelurahan_map(
             )
     else:
         lo, hi = robust_range(z)
+        if centred:
+            lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
         keep = np.isfinite(z)
         traces.append(
             go.Choroplethmap(
@@ -113,7 +118,7 @@ def kelurahan_map(
     fig = go.Figure(traces)
     bounds = mainland.total_bounds
     fig.update_layout(
-        map={"style": "white-bg", "zoom": 10.1,
+        map={"style": "white-bg", "zoom": fitting_zoom(bounds, height),
              "center": {"lon": (bounds[0] + bounds[2]) / 2, "lat": (bounds[1] + bounds[3]) / 2}},
         margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=height,
         legend={"title": {"text": label(colour, unit=True)}, "x": 0.01, "y": 0.02, "bgcolor": "rgba(255,255,255,0.85)"},
@@ -124,6 +129,15 @@ def kelurahan_map(
         config={"displaylogo": False, "responsive": True, "scrollZoom": True},
     )
     return html
+
+
+def fitting_zoom(bounds: np.ndarray, height: int, width: int = 1000) -> float:
+    """The web-map zoom at which `bounds` (lon/lat) fill about 85 % of the map: a world of
+    512 * 2**zoom pixels (MapLibre's tiles)."""
+    lon_span = max(float(bounds[2] - bounds[0]), 1e-4)
+    lat_span = max(float(bounds[3] - bounds[1]), 1e-4)
+    fit = min(0.85 * height / lat_span, 0.85 * width / lon_span)
+    return float(np.clip(np.log2(fit * 360 / 512), 1, 16))
 
 
 def _palette(n: int) -> list[str]:

@@ -268,7 +268,8 @@ def compare(
                 f"Change of each kelurahan's mean resolution, {names[-1]} minus {base} (h; "
                 "negative is faster); hover for names and values.",
                 html.markup(kelurahan_map(mainland(runner.data_dir), changed, "change_h",
-                                          hover=["mean_resolution_h", "reports"], colourscale="RdBu_r")),
+                                          hover=["mean_resolution_h", "reports"], colourscale="RdBu_r",
+                                          centred=True)),
             )
         ]),
     ]  # fmt: skip
@@ -324,7 +325,7 @@ def run_sweep(sweep: Sweep, runner: Runner, out: Path) -> dict[str, Any]:
     map_png = rep.plot_min_staffing_map(
         shape, best, sweep.staffing, out / "minimum_staffing_map.png"
     )
-    per_kel = with_places(minimum, where)
+    per_kel = with_places(minimum.rename(columns=setting_words), where)
     grid_cols = [*sweep.grid, *SLA_KPIS, *(f"meets_{t}" for t in sweep.targets)]
     sections = [
         html.Section("Grid", [html.frame_table(
@@ -356,7 +357,7 @@ def minimum_outline(minimum: pd.DataFrame, staffing: str) -> pd.DataFrame:
     rows = []
     levels = sorted(set(minimum.stack().dropna().tolist()))
     for setting, values in minimum.items():
-        row: dict[str, Any] = {"grid setting": str(setting)}
+        row: dict[str, Any] = {"grid setting": setting_words(str(setting))}
         for level in levels:
             row[f"{label(staffing)} = {level:g}"] = int((values == level).sum())
         row["never in the grid"] = int(values.isna().sum())
@@ -367,12 +368,24 @@ def minimum_outline(minimum: pd.DataFrame, staffing: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def setting_words(setting: str) -> str:
+    """``crews.dispatch=fifo, crews.pooling=kecamatan`` -> ``dispatch rule fifo, crew pooling
+    kecamatan`` (a grid setting as a column heading or in a sentence)."""
+    parts = []
+    for part in setting.split(", "):
+        field, sep, value = part.partition("=")
+        parts.append(f"{label(field)} {value}" if sep else label(field))
+    return ", ".join(parts)
+
+
 def sweep_sentences(sweep: Sweep, outline: pd.DataFrame, best: pd.Series) -> list[str]:
     """The sweep's executive summary."""
     words = ", ".join(TARGETS[t][2] for t in sweep.targets)
     lines = []
     for _, row in outline.iterrows():
-        setting = "" if row["grid setting"] == sweep.staffing else f"With {row['grid setting']}, "
+        setting = (
+            "" if row["grid setting"] == label(sweep.staffing) else f"With {row['grid setting']}, "
+        )
         enough = row["enough for every kelurahan"]
         if enough == "none in the grid":
             lines.append(
