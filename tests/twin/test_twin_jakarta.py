@@ -98,7 +98,8 @@ def test_validate_and_calibrate_commands(real_data_dir: Path, tmp_path: Path, ca
     assert main(["calibrate", str(tmp_path / "jakarta-2020.toml"), "--out", str(out), *common]) == 0
     calibrated = load_scenario(out)
     grid = CALIBRATION_GRID["jakarta-2020"]
-    assert calibrated.coordination.agency_share in grid["coordination.agency_share"]
+    assert calibrated.coordination.agency_scale in grid["coordination.agency_scale"]
+    assert calibrated.coordination.patience_h in grid["coordination.patience_h"]
     assert calibrated.coordination.unanswered_share in grid["coordination.unanswered_share"]
     assert out.with_suffix(".csv").is_file()
     assert not (tmp_path / "jakarta-2020-calibrated.toml").exists()  # no file beside the source

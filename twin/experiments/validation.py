@@ -91,19 +91,19 @@ PUBLISHED: dict[str, list[Target]] = {
 # Unpublished parameters each period may fit, with their assumed ranges (grid values).
 CALIBRATION_GRID: dict[str, dict[str, list[Any]]] = {
     "jakarta-2016": {
-        "coordination.agency_share": [0.1, 0.2, 0.3],
-        "coordination.agency_delay.mean_min": [1440.0, 4320.0, 10080.0],
-        "coordination.unanswered_share": [0.1, 0.15, 0.2],
+        "coordination.agency_scale": [0.3, 0.56, 1.0],
+        "coordination.patience_h": [0.0, 24.0, 72.0],
+        "coordination.unanswered_share": [0.05, 0.1, 0.15],
     },
     "jakarta-2020": {
-        "coordination.agency_share": [0.2, 0.35, 0.42, 0.5],
-        "coordination.agency_delay.mean_min": [2880.0, 5760.0, 10080.0],
-        "coordination.unanswered_share": [0.0, 0.0015, 0.003],
+        "coordination.agency_scale": [1.5, 2.33, 3.0],
+        "coordination.patience_h": [0.0, 720.0],
+        "coordination.unanswered_share": [0.0, 0.0015],
     },
     "jakarta-2024": {
-        "coordination.agency_share": [0.15, 0.25, 0.4],
-        "coordination.agency_delay.mean_min": [2880.0, 4320.0, 10080.0],
-        "coordination.unanswered_share": [0.01, 0.03, 0.05],
+        "coordination.agency_scale": [1.0, 1.39, 2.0],
+        "coordination.patience_h": [0.0, 240.0],
+        "coordination.unanswered_share": [0.01, 0.03],
     },
 }
 
