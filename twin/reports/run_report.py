@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from twin.reports import html
-from twin.reports.formatting import label, sentence_list, show
+from twin.reports.formatting import idr, label, sentence_list, show
 from twin.reports.maps import kelurahan_map
 from twin.reports.places import place_name, places_of, short_kota, with_places
 
@@ -60,10 +60,37 @@ def run_sentences(
         f"{six} of {len(seen)} kelurahan with reports meet the 6-hour target on their own mean, "
         f"{seven} the 7-day target."
     )
+    cost = s.get("staff_cost")
+    if cost:
+        lines.append(
+            f"The staff ({cost['desk_officers']:,} desk officers, {cost['agency_teams']:,} agency "
+            f"teams, {cost['ppsu_crews']:,} PPSU crews) cost {idr(cost['staff_cost_idr'])} a month."
+        )
     worst = [place_name(str(c), where) for c in s.get("worst_15", [])[:3]]
     if worst:
         lines.append(f"Slowest ranked kelurahan: {sentence_list(worst)}.")
     return lines
+
+
+def cost_section(summary: dict[str, Any]) -> list[html.Section]:
+    """Staff, price and monthly cost of each kind (none when the summary has no cost)."""
+    cost = summary.get("staff_cost")
+    if not cost:
+        return []
+    kinds = (("desk officers", "desk_officers", "desk_cost_idr"),
+             ("agency teams", "agency_teams", "agency_cost_idr"),
+             ("PPSU crews", "ppsu_crews", "ppsu_cost_idr"))  # fmt: skip
+    frame = pd.DataFrame(
+        [{"staff": k, "count": cost[n], "per month (IDR)": idr(cost[c])} for k, n, c in kinds]
+        + [{"staff": "all", "count": sum(cost[n] for _, n, _ in kinds),
+            "per month (IDR)": idr(cost["staff_cost_idr"])}]
+    )  # fmt: skip
+    return [
+        html.Section(
+            "Staff and cost",
+            [html.frame_table(frame, "Staffing at the run's start, cost per month")],
+        )
+    ]
 
 
 def write_run_report(
@@ -97,6 +124,7 @@ def write_run_report(
                            columns=["value"]),
             html.frame_table(targets, "Targets"),
         ]),
+        *cost_section(summary),
         html.Section("Map", [html.Interactive(
             "Mean resolution time per kelurahan (colour scale clipped to the 2-98 % range); "
             "hover a kelurahan for its name and KPIs.",

@@ -19,9 +19,10 @@ from twin.experiments.replications import Task, check_replications
 from twin.experiments.sweep import minimum_staffing
 from twin.experiments.variants import apply_point
 from twin.kpis import MIN_RANKED_REPORTS
+from twin.model.costs import StaffCost, staff_cost
 from twin.reports import html
 from twin.reports import study_report as rep
-from twin.reports.formatting import label, sentence_list, show
+from twin.reports.formatting import idr, label, sentence_list, show
 from twin.reports.maps import kelurahan_map
 from twin.reports.places import mainland, place_name, places, with_places
 
@@ -49,6 +50,35 @@ TARGETS = {
 
 def _targets(scenario: Scenario) -> dict[str, float]:
     return dataclasses.asdict(scenario.targets)
+
+
+def staff_costs(runner: Runner, scenarios: Sequence[Scenario]) -> list[StaffCost]:
+    """Each scenario's staff and monthly cost, on the city the runs used (cached: loads fast)."""
+    from twin.city.assembly import load_city
+
+    city = load_city(runner.data_dir, speeds=scenarios[0].city.speed_settings())
+    return [staff_cost(city, s) for s in scenarios]
+
+
+def cost_table(costs: dict[str, StaffCost]) -> html.Table:
+    """Staff and monthly cost per scenario (or grid point)."""
+    frame = pd.DataFrame({n: c.as_dict() for n, c in costs.items()}).T
+    frame = frame.reset_index(names="scenario")
+    return html.frame_table(
+        frame,
+        "Staff and their cost per month (prices: the scenario's [costs])",
+        columns=["scenario", "desk_officers", "agency_teams", "ppsu_crews", "desk_cost_idr",
+                 "agency_cost_idr", "ppsu_cost_idr", "staff_cost_idr"],
+    )  # fmt: skip
+
+
+def cost_sentence(cost: StaffCost, scenario: Scenario) -> str:
+    """``The staff (...) cost 3.1 bn IDR a month.``"""
+    return (
+        f"The staff ({cost.desk_officers:,} desk officers, {cost.agency_teams:,} agency teams, "
+        f"{cost.ppsu_crews:,} PPSU crews) cost {idr(cost.total_idr)} a month "
+        f"({scenario.costs.source})."
+    )
 
 
 def kelurahan_means(results: Sequence[ReplicationResult]) -> pd.DataFrame:
@@ -107,6 +137,7 @@ def replicate(scenario: Scenario, replications: int, runner: Runner, out: Path) 
     per_rep.to_csv(out / "replications.csv")
     ranking.to_csv(out / "ranking_robustness.csv")
     verdict = st.verdicts(summary, scenario)
+    cost = staff_costs(runner, [scenario])[0]
     (out / "summary_ci.json").write_text(
         json.dumps(
             {
@@ -114,6 +145,7 @@ def replicate(scenario: Scenario, replications: int, runner: Runner, out: Path) 
                 "replications": replications,
                 "targets": verdict,
                 "kpis": summary.to_dict(orient="index"),
+                "staff_cost": cost.as_dict(),
             },
             indent=2,
             default=str,
@@ -132,6 +164,7 @@ def replicate(scenario: Scenario, replications: int, runner: Runner, out: Path) 
         f"{kelurahan_meeting(means, scenario, 'coordination_mean_6h')} of {with_reports} kelurahan "
         f"with reports meet the 6-hour target on average, "
         f"{kelurahan_meeting(means, scenario, 'resolution_mean_7d')} the 7-day target.",
+        cost_sentence(cost, scenario),
     ]
     worst = [place_name(str(c), where) for c in stable[stable["group"] == "worst"].index]
     lines.append(
@@ -154,6 +187,7 @@ def replicate(scenario: Scenario, replications: int, runner: Runner, out: Path) 
             html.kpi_table(summary, "Mean over the replications and its 95 % confidence interval",
                            columns=["mean", "ci_low", "ci_high"]),
             html.frame_table(targets, "Targets met by the replication means"),
+            cost_table({scenario.name: cost}),
             html.figure(plot, "The four SLA KPIs with their 95 % confidence intervals and targets"),
         ]),
         html.Section("Map", [_per_kelurahan_map(runner.data_dir, means, "mean_resolution_h",
@@ -173,7 +207,8 @@ def replicate(scenario: Scenario, replications: int, runner: Runner, out: Path) 
                 title=f"{scenario.name}: {replications} replications", summary=lines,
                 sections=sections,
                 note="Replications share nothing but the scenario: each draws its own random streams.")  # fmt: skip
-    return {"summary": summary, "ranking": ranking, "verdicts": verdict, "executive": lines}
+    return {"summary": summary, "ranking": ranking, "verdicts": verdict, "executive": lines,
+            "cost": cost}  # fmt: skip
 
 
 def compare(
@@ -207,6 +242,8 @@ def compare(
     meeting = {
         s.name: {t: kelurahan_meeting(kel[s.name], s, t) for t in TARGETS} for s in scenarios
     }
+    costs = dict(zip(names, staff_costs(runner, scenarios), strict=True))
+    verdicts["staff_cost_idr"] = [costs[n].total_idr for n in names]
     out.mkdir(parents=True, exist_ok=True)
     base = names[0]
     lines = [f"Best mean resolution: {best}."]
@@ -220,7 +257,15 @@ def compare(
         )
         if n != base:
             more = six - meeting[base]["coordination_mean_6h"]
-            text += f"; {abs(more)} {'more' if more >= 0 else 'fewer'} than {base} for 6 hours"
+            text += f", {abs(more)} {'more' if more >= 0 else 'fewer'} than {base} (6 hours)"
+            extra = costs[n].total_idr - costs[base].total_idr
+            text += (
+                f", at {idr(abs(extra))} a month {'more' if extra > 0 else 'less'}"
+                if extra
+                else ", at the same staffing cost"
+            )
+        else:
+            text += f", at {idr(costs[n].total_idr)} a month"
         executive.append(text + ".")
     for n, d in diffs.items():
         d.to_csv(out / f"difference_{n}_vs_{base}.csv")
@@ -261,7 +306,8 @@ def compare(
             [html.figure(forest, "Each difference with its 95 % CI, in units of its practical "
                          "threshold, turned so that right is better"), *diff_tables],
         ),
-        html.Section("Targets met", [html.frame_table(targets, "By the replication means")]),
+        html.Section("Targets met and cost", [html.frame_table(targets, "By the replication means"),
+                                              cost_table(costs)]),
         html.Section("KPIs side by side", [html.figure(plot, "Means and 95 % CIs")]),
         html.Section(f"Where {names[-1]} changes mean resolution", [
             html.Interactive(
@@ -283,6 +329,7 @@ def compare(
         "conclusion": " ".join(lines),
         "executive": executive,
         "meeting": meeting,
+        "costs": costs,
     }
 
 
@@ -308,6 +355,8 @@ def run_sweep(sweep: Sweep, runner: Runner, out: Path) -> dict[str, Any]:
         row.update({f"meets_{k}": v for k, v in st.verdicts(summary, scenarios[i]).items()})
         rows.append(row)
         kel_means[i] = kelurahan_means(rs)
+    for row, cost in zip(rows, staff_costs(runner, scenarios), strict=True):
+        row.update(cost.as_dict())
     table = pd.DataFrame(rows)
     minimum = minimum_staffing(sweep, scenarios, kel_means)
     out.mkdir(parents=True, exist_ok=True)
@@ -321,12 +370,13 @@ def run_sweep(sweep: Sweep, runner: Runner, out: Path) -> dict[str, Any]:
     outline = minimum_outline(minimum, sweep.staffing)
     best = minimum.min(axis=1)  # under the best of the other grid settings
     lines = sweep_sentences(sweep, outline, best)
+    lines.append(cheapest_sentence(sweep, table))
     shape = mainland(runner.data_dir)
     map_png = rep.plot_min_staffing_map(
         shape, best, sweep.staffing, out / "minimum_staffing_map.png"
     )
     per_kel = with_places(minimum.rename(columns=setting_words), where)
-    grid_cols = [*sweep.grid, *SLA_KPIS, *(f"meets_{t}" for t in sweep.targets)]
+    grid_cols = [*sweep.grid, *SLA_KPIS, *(f"meets_{t}" for t in sweep.targets), "staff_cost_idr"]
     sections = [
         html.Section("Grid", [html.frame_table(
             table, "KPI means over the replications at each grid point (confidence intervals: "
@@ -366,6 +416,20 @@ def minimum_outline(minimum: pd.DataFrame, staffing: str) -> pd.DataFrame:
         )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def cheapest_sentence(sweep: Sweep, table: pd.DataFrame) -> str:
+    """Which grid point meets the targets city-wide (by the replication means) at least cost."""
+    meets = table[[f"meets_{t}" for t in sweep.targets]].all(axis=1)
+    if not meets.any():
+        return "No grid point meets the targets city-wide (by the replication means)."
+    row = table[meets].sort_values("staff_cost_idr").iloc[0]
+    setting = ", ".join(f"{label(f)} {row[f]}" for f in sweep.grid)
+    return (
+        f"The cheapest grid point meeting the targets city-wide is {setting}, at "
+        f"{idr(float(row['staff_cost_idr']))} a month ({int(row['desk_officers']):,} desk officers, "
+        f"{int(row['agency_teams']):,} agency teams, {int(row['ppsu_crews']):,} PPSU crews)."
+    )
 
 
 def setting_words(setting: str) -> str:
