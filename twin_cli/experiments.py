@@ -237,6 +237,42 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_allocate(args: argparse.Namespace) -> int:
+    """`twin allocate SCENARIO --budget N|IDR`: staff spread to meet the targets at least cost."""
+    import time
+
+    from twin.city.assembly import load_city
+    from twin.errors import ScenarioError
+    from twin.experiments.allocate import Search, run_search
+    from twin.experiments.allocation import check_targets, parse_budget
+    from twin.experiments.variants import with_days
+    from twin.model.scenario import load_scenario
+    from twin.reports.allocation_report import write_allocation
+
+    budget = parse_budget(args.budget)  # every option checked before any run
+    targets = check_targets(args.target)
+    for name in ("replications", "rounds"):
+        if getattr(args, name) < (2 if name == "replications" else 0):
+            raise ScenarioError(f"--{name} must be >= {2 if name == 'replications' else 0}")
+    scenario = with_days(load_scenario(args.scenario), args.days)
+    out = _output_dir(args, f"allocate-{scenario.name}-{args.budget}-{scenario.run.days}d")
+    city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=True)
+    search = Search(scenario, budget, targets, replications=args.replications, rounds=args.rounds)
+    started = time.perf_counter()
+    outcome = run_search(search, city, make_runner(args), out / "tables")
+    result = write_allocation(
+        outcome, search, city.table[~city.is_seribu], city.kelurahan.codes, out
+    )
+    _record(args, out, [scenario])
+    print(result["kpis"].to_string(index=False, float_format=number))
+    for line in result["executive"]:
+        print(line)
+    print(
+        f"\n{time.perf_counter() - started:.0f} s; wrote {out}/: allocation.csv, teams.csv, kpis.csv, allocation_map.png, report.html"
+    )
+    return 0
+
+
 def cmd_bench_experiments(args: argparse.Namespace) -> int:
     """`twin bench experiments`: 30 replications of a month, sequential against the pool."""
     import json
@@ -376,7 +412,26 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_parallel_options(sensitivity)
     add_data_option(sensitivity)
     sensitivity.set_defaults(func=cmd_sensitivity)
-    for sub in (compare, sweep, validate, calibrate, sensitivity):
+    allocate = commands.add_parser(
+        "allocate", help="spread staff under a budget to meet the targets at least cost"
+    )
+    allocate.add_argument("scenario", help="scenario TOML file (today's staffing)")
+    allocate.add_argument(
+        "--budget", required=True,
+        help="staff positions (desk officers + PPSU crews + agency teams, e.g. 2500) or IDR a month (e.g. 10.5bn IDR)",
+    )  # fmt: skip
+    allocate.add_argument(
+        "--target", action="append",
+        help="coordination_mean_6h, resolution_mean_7d or benchmark_resolution_9h (repeatable; default the first two)",
+    )  # fmt: skip
+    allocate.add_argument("--replications", type=int, default=3, help="replications per evaluation (default 3)")  # fmt: skip
+    allocate.add_argument("--rounds", type=int, default=4, help="greedy rounds on the simulation (default 4)")  # fmt: skip
+    allocate.add_argument("--days", type=int, help="measured days (default the scenario's)")
+    allocate.add_argument("--out", metavar="DIR", help="output folder")
+    add_parallel_options(allocate)
+    add_data_option(allocate)
+    allocate.set_defaults(func=cmd_allocate)
+    for sub in (compare, sweep, validate, calibrate, sensitivity, allocate):
         sub.add_argument(
             "--overwrite", action="store_true", help="replace an earlier result at the output"
         )
