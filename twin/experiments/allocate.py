@@ -218,6 +218,10 @@ def _trial(current: al.Evaluation, floor: al.Allocation, search: Search, p: al.P
     need = need[np.argsort(-worst[need])]
     slack = np.flatnonzero(np.isfinite(worst) & (worst < 0.8))
     slack = slack[np.argsort(worst[slack])]
+    # donors when the budget is spent: the most slack first, then any kelurahan with staff
+    # above the floor (the merge keeps a move only where the donor loses less than it gains)
+    spare = np.flatnonzero(np.isfinite(worst) & ((crews > floor.crews) | (desks > floor.desks)))
+    spare = spare[np.argsort(worst[spare], kind="stable")]
     if len(need) == 0:  # everything met: try to save
         for k in slack:
             if crews[k] > floor.crews[k]:
@@ -227,7 +231,7 @@ def _trial(current: al.Evaluation, floor: al.Allocation, search: Search, p: al.P
         trial = al.Allocation(desks, crews, dict(a.teams))
         return None if trial.key() == a.key() else trial
     money = search.budget.amount - p.spend(a)
-    donors = iter(slack)
+    donors = iter(spare)
     for k in need:
         price = p.desk if desk_missed[k] else p.crew
         while money < price:
@@ -254,7 +258,8 @@ def _trial(current: al.Evaluation, floor: al.Allocation, search: Search, p: al.P
 def _merge(current: al.Evaluation, tried: al.Evaluation, search: Search, p: al.Prices,
            codes: np.ndarray) -> al.Allocation:  # fmt: skip
     """Keep a kelurahan's change only where it paid: a unit added must improve the KPI it was for
-    by its practical threshold; a unit taken must leave the kelurahan meeting every target.
+    by its practical threshold; a unit taken must leave the kelurahan meeting every target, or
+    its KPI worse by less than that threshold.
     Kelurahan-pooled desks and crews make kelurahan independent, so the changes combine."""
     a, b = current.allocation, tried.allocation
     desks, crews = a.desks.copy(), a.crews.copy()
@@ -271,8 +276,8 @@ def _merge(current: al.Evaluation, tried: al.Evaluation, search: Search, p: al.P
             if gain[k] >= PRACTICAL_THRESHOLDS[column]:
                 target[k] = new[k]
                 gains.append((gain[k], stage, k))
-        for k in np.flatnonzero(new < old):
-            if met_after[k]:
+        for k in np.flatnonzero(new < old):  # a donor: still meeting, or barely worse
+            if met_after[k] or -gain[k] < PRACTICAL_THRESHOLDS[column]:
                 target[k] = new[k]
     merged = al.Allocation(desks, crews, dict(a.teams))
     for _, stage, k in sorted(gains):  # over budget (a donor kept its unit): drop the least gain
