@@ -90,5 +90,5 @@ def test_allocation_meets_more_targets_than_today_within_the_budget(
     per_kel = pd.read_csv(out / "allocation.csv")
     assert (per_kel["proposed desk officers"] >= 1).all()
     page = (out / "report.html").read_text()
-    assert "KN++" in page
+    assert "KN" in page
     assert (out / "allocation_map.png").is_file()

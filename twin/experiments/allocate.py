@@ -35,7 +35,7 @@ class Search:
     targets: tuple[str, ...]
     replications: int = 3
     rounds: int = 4
-    candidates: int = 3
+    candidates: int = 2  # sim-tools' KN looks up the variance of differences right for two
     alpha: float = 0.05
     max_selection_replications: int = 12
     log: list[str] = field(default_factory=list)
@@ -56,7 +56,7 @@ class Outcome:
 
 
 class _Designs:
-    """The candidate allocations as sim-tools' KN++ expects a model: ``simulate(design)`` runs
+    """The candidate allocations as sim-tools' KN expects a model: ``simulate(design)`` runs
     that design's next replication and reports ``breaches + spend / budget`` to the observers.
     Replication r of every design is run together (one batch), on common random numbers."""
 
@@ -99,13 +99,17 @@ class _CapReachedError(Exception):
 def select(
     runner: Runner, evals: list[al.Evaluation], search: Search, p: al.Prices
 ) -> tuple[int, dict[str, Any]]:
-    """KN++ among `evals` (indifference zone: half a breach); index of the chosen one."""
-    from sim_tools.ovs.indifference_zone import KNPlusPlus
+    """KN (Kim and Nelson, sim-tools) between the two best `evals` (indifference zone: half a
+    breach); index of the chosen one. KN screens on the variance of the paired differences, so
+    common random numbers make it quick; sim-tools' lookup of that variance is right for two
+    designs (for three or more it can read another pair's), hence two candidates."""
+    from sim_tools.ovs.indifference_zone import KN
 
     if len(evals) == 1:
         return 0, {"procedure": "none (one candidate)", "replications": search.replications}
+    evals = evals[:2]
     designs = _Designs(runner, evals, search, p)
-    kn = KNPlusPlus(designs, len(evals), delta=0.5, alpha=search.alpha, n_0=2, obj="min")
+    kn = KN(designs, len(evals), delta=0.5, alpha=search.alpha, n_0=2, obj="min")
     try:
         chosen = int(kn.solve()[0])
         proven = True
@@ -114,7 +118,7 @@ def select(
         chosen = max(left, key=lambda i: kn._means[i])  # means are negated for "min"
         proven = False
     return chosen, {
-        "procedure": "KN++ (sim-tools), indifference zone 0.5 breach",
+        "procedure": "KN (sim-tools), indifference zone 0.5 breach",
         "alpha": search.alpha, "proven": proven, "replications": max(designs.done),
         "means": [float(-m) for m in kn._means], "extra_runs": designs.runs,
     }  # fmt: skip

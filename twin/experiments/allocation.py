@@ -14,7 +14,7 @@ Three steps, each with a maintained method behind it:
    missed) to the kelurahan missing a target, paid from the budget left or from kelurahan with
    the most slack, and keeps a change only where the common-random-number replications show
    the missed KPI improved by at least its practical threshold (and the donor still meets).
-3. **Ranking and selection.** The best allocations of the rounds are close; KN++ (Kim and
+3. **Ranking and selection.** The best allocations of the rounds are close; KN (Kim and
    Nelson, from ``sim-tools``) picks the one with the fewest expected breaches (plus its cost
    as a share of the budget, a tie-break below one breach) with probability >= 1 - alpha of
    being within the indifference zone of the best, on common random numbers.

@@ -54,7 +54,7 @@ def write_allocation(outcome: Outcome, search: Search, mainland: gpd.GeoDataFram
                           "teams per kota proposed": list(outcome.chosen.allocation.teams.values())})  # fmt: skip
     teams.to_csv(out / "teams.csv", index=False)
     summaries = {n: st.summarise(e.results) for n, e in evals.items()}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n, e in evals.items():
         meet = _meeting(e, search.targets)
         rows.append({"allocation": n, **{k: summaries[n].at[k, "mean"] for k in
@@ -72,14 +72,14 @@ def write_allocation(outcome: Outcome, search: Search, mainland: gpd.GeoDataFram
         f"{n_kel} kelurahan with reports."
     ]
     for t in search.targets:
-        got = {r["allocation"]: r[f"kelurahan meeting {t}"] for r in rows}
+        got = {str(r["allocation"]): int(r[f"kelurahan meeting {t}"]) for r in rows}
         lines.append(
             f"The proposed allocation meets the {label(t)} target in {got['proposed']} of {n_kel} "
             f"kelurahan: {got['proposed'] - got['today']:+d} against today ({got['today']}) and "
             f"{got['proposed'] - got['uniform']:+d} against a uniform spread of the same staff "
             f"({got['uniform']})."
         )
-    cost = {r["allocation"]: r["staff_cost_idr"] for r in rows}
+    cost = {str(r["allocation"]): float(r["staff_cost_idr"]) for r in rows}
     lines.append(f"It costs {idr(cost['proposed'])} a month, today's staff {idr(cost['today'])}.")
     sel = outcome.selection
     lines.append(

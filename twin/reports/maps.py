@@ -87,7 +87,7 @@ def kelurahan_map(
         lines = [f"{a}<br>{label(column)}: {b}" for a, b in zip(lines, shown, strict=True)]
     text = np.array(lines, dtype=object)
     shapes = _geojson(mainland)
-    common = {"geojson": shapes, "featureidkey": "properties.kode_kemendagri",
+    common: dict[str, object] = {"geojson": shapes, "featureidkey": "properties.kode_kemendagri",
               "hovertemplate": "%{text}<extra></extra>", "marker": {"line": {"width": 0.4, "color": "white"}}}  # fmt: skip
     z = pd.to_numeric(data[colour], errors="coerce").to_numpy(dtype=float)
     traces = []

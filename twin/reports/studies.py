@@ -11,6 +11,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from twin.errors import ScenarioError
@@ -281,8 +282,8 @@ def compare(
             if kpi == "mean_resolution_h":
                 lines.append(sentence)
     verdicts.to_csv(out / "verdicts.csv")
-    for n, s in summaries.items():
-        s.to_csv(out / f"summary_{n}.csv")
+    for n, summary in summaries.items():
+        summary.to_csv(out / f"summary_{n}.csv")
     plot = rep.plot_scenarios(summaries, _targets(scenarios[0]), out / "compare.png")
     forest = rep.plot_forest(diffs, SLA_KPIS, base, out / "differences.png", st.LOWER_IS_BETTER)
     targets = verdicts.reset_index(names="scenario")
@@ -405,8 +406,10 @@ def minimum_outline(minimum: pd.DataFrame, staffing: str) -> pd.DataFrame:
     """Per setting of the other grid fields: how many kelurahan first meet the targets at each
     grid value, how many never do, and the value that serves every kelurahan (if any)."""
     rows = []
-    levels = sorted(set(minimum.stack().dropna().tolist()))
-    for setting, values in minimum.items():
+    grid = minimum.to_numpy(dtype=float)
+    levels = sorted(set(grid[np.isfinite(grid)].tolist()))
+    for setting in minimum.columns:
+        values = minimum[setting]
         row: dict[str, Any] = {"grid setting": setting_words(str(setting))}
         for level in levels:
             row[f"{label(staffing)} = {level:g}"] = int((values == level).sum())

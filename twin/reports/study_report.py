@@ -7,7 +7,7 @@ figures is made by `twin.reports.html`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -101,7 +101,7 @@ def plot_forest(
     y = np.arange(len(rows))[::-1]
     span = 1.5
     for yi, (name, kpi) in zip(y, rows, strict=True):
-        d = differences[name].loc[kpi]
+        d: dict[Any, Any] = differences[name].loc[kpi].to_dict()
         limit = float(d["threshold"]) or 1.0
         turn = -1.0 if lower_is_better.get(kpi) else 1.0  # right is better
         x, lo, hi = (turn * float(d[c]) / limit for c in ("difference", "ci_low", "ci_high"))
