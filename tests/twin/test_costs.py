@@ -63,5 +63,5 @@ def test_staff_cost_counts_the_staff_the_model_runs_with(synthetic_city: Any) ->
 
 
 def test_bad_costs_are_refused_in_code_too() -> None:
-    with pytest.raises(ScenarioError, match="costs.ppsu_crew"):
+    with pytest.raises(ScenarioError, match=r"costs\.ppsu_crew"):
         scenario_from_dict({"costs": {"ppsu_crew": float("nan")}})
