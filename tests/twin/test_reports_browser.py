@@ -51,12 +51,16 @@ def _make_reports(
     root: Path, city: Any, env: pytest.MonkeyPatch
 ) -> dict[str, tuple[Path, int, int]]:
     from tests.synthetic import write_city
+    from twin.city.assembly import load_city
+    from twin.experiments.allocate import Search, run_search
+    from twin.experiments.allocation import check_targets, parse_budget
     from twin.experiments.assumptions import load_assumptions
     from twin.experiments.replications import Runner
     from twin.experiments.sensitivity import morris
     from twin.experiments.sweep import load_sweep
     from twin.model.runner import run_scenario
     from twin.model.scenario import Scenario, load_scenario, scenario_from_dict
+    from twin.reports.allocation_report import write_allocation
     from twin.reports.checks import write_sensitivity_report, write_validation_report
     from twin.reports.run_files import write_run
     from twin.reports.run_report import write_run_report
@@ -124,6 +128,15 @@ def _make_reports(
     (root / "sensitivity").mkdir()
     write_sensitivity_report(found, "s", 2, 2, root / "sensitivity")
     out["sensitivity"] = (root / "sensitivity" / "report.html", 1, 0)
+
+    few = scenario_from_dict({"run": {"days": 3}, "demand": {"reports_per_day": 100.0},
+                              "coordination": {"staff_per_kelurahan": 1}}, name="few")  # fmt: skip
+    search = Search(few, parse_budget("35"), check_targets(None), replications=2, rounds=1)
+    town = load_city(str(data))
+    outcome = run_search(search, town, runner, root / "allocation" / "tables")
+    write_allocation(outcome, search, town.table[~town.is_seribu], town.kelurahan.codes,
+                     root / "allocation")  # fmt: skip
+    out["allocation"] = (root / "allocation" / "report.html", 1, 1)
     return out
 
 
@@ -137,7 +150,7 @@ def browser() -> Any:
         chromium.close()
 
 
-KINDS = ["run", "replications", "comparison", "sweep", "validation", "sensitivity"]
+KINDS = ["run", "replications", "comparison", "sweep", "validation", "sensitivity", "allocation"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -90,7 +90,10 @@ def write_allocation(outcome: Outcome, search: Search, mainland: gpd.GeoDataFram
         + "; the figures here come from fresh replications."
     )  # fmt: skip
     change = per_kel["change"].rename("staff_change")
-    png = rep.plot_min_staffing_map(mainland, change, "staff_change", out / "allocation_map.png")
+    png = rep.plot_min_staffing_map(
+        mainland, change, "staff_change", out / "allocation_map.png",
+        title="desk officers + PPSU crews: proposed minus today", missing="no reports",
+    )  # fmt: skip
     hover = per_kel.rename(columns={"proposed desk officers": "proposed_desks",
                                     "proposed PPSU crews": "proposed_crews",
                                     "today desk officers": "today_desks", "today PPSU crews": "today_crews"})  # fmt: skip
@@ -115,7 +118,12 @@ def write_allocation(outcome: Outcome, search: Search, mainland: gpd.GeoDataFram
                                                               "proposed_crews", "mean_coordination_h",
                                                               "mean_resolution_h"]))),
         ]),
-        html.Section("Per kelurahan", [html.frame_table(named, "Staff and expected KPIs")]),
+        html.Section("Per kelurahan", [html.frame_table(
+            named, "Staff today and proposed, and the expected KPIs (all columns, the uniform "
+            "spread too: allocation.csv)",
+            columns=["kelurahan", "kecamatan", "kota", "today desk officers", "proposed desk officers",
+                     "today PPSU crews", "proposed PPSU crews", "change",
+                     "proposed: mean coordination (h)", "proposed: mean resolution (h)"])]),
         html.Section("How it was found", [html.frame_table(rounds, "Greedy rounds (replications "
                                                             "of the search)")],
                      text=" ".join(outcome.log)),

@@ -187,7 +187,13 @@ def plot_staffing_curve(
 
 
 def plot_min_staffing_map(
-    mainland: gpd.GeoDataFrame, minimum: pd.Series, staffing: str, out: Path
+    mainland: gpd.GeoDataFrame,
+    minimum: pd.Series,
+    staffing: str,
+    out: Path,
+    *,
+    title: str = "",
+    missing: str = "not met in the grid",
 ) -> Path:
     """Mainland kelurahan (`mainland`: the city's table without Kepulauan Seribu) coloured by
     the smallest staffing that meets the targets: a discrete legend, one colour per grid value,
@@ -204,13 +210,13 @@ def plot_min_staffing_map(
         part = mainland[values == level]
         part.plot(ax=ax, color=colour, edgecolor="white", linewidth=0.2)
         handles.append(Patch(color=colour, label=f"{level:g} ({len(part)} kelurahan)"))
-    missing = mainland[~np.isfinite(values)]
-    if len(missing):
-        missing.plot(ax=ax, color="#d62728", edgecolor="white", linewidth=0.2)
-        handles.append(Patch(color="#d62728", label=f"not met in the grid ({len(missing)})"))
+    gone = mainland[~np.isfinite(values)]
+    if len(gone):
+        gone.plot(ax=ax, color="#d62728", edgecolor="white", linewidth=0.2)
+        handles.append(Patch(color="#d62728", label=f"{missing} ({len(gone)})"))
     ax.legend(handles=handles, title=label(staffing), loc="lower left", fontsize=9)
     ax.set_axis_off()
-    ax.set_title(f"smallest {label(staffing)} meeting the targets")
+    ax.set_title(title or f"smallest {label(staffing)} meeting the targets")
     return save_figure(fig, out)
 
 
