@@ -99,7 +99,10 @@ def test_validate_and_calibrate_commands(real_data_dir: Path, tmp_path: Path, ca
     calibrated = load_scenario(out)
     grid = CALIBRATION_GRID["jakarta-2020"]
     assert calibrated.coordination.agency_scale in grid["coordination.agency_scale"]
-    assert calibrated.coordination.patience_h in grid["coordination.patience_h"]
+    tied = next(k for k in grid if "," in k)  # the agencies' hand-overs move together
+    handovers = {calibrated.agencies[a].handover.mean_min for a in calibrated.agencies}
+    assert len(handovers) == 1
+    assert handovers <= set(grid[tied])
     assert calibrated.coordination.unanswered_share in grid["coordination.unanswered_share"]
     assert out.with_suffix(".csv").is_file()
     assert not (tmp_path / "jakarta-2020-calibrated.toml").exists()  # no file beside the source

@@ -88,22 +88,27 @@ PUBLISHED: dict[str, list[Target]] = {
     ],
 }
 
-# Unpublished parameters each period may fit, with their assumed ranges (grid values).
+# Unpublished parameters each period may fit, with their assumed ranges (grid values). A key
+# naming several fields, comma-separated, ties them: they take each value together.
+_HANDOVERS = ",".join(
+    f"agencies.{a}.handover.mean_min"
+    for a in ("satpol_pp", "dishub", "distamhut", "bina_marga", "sda", "dlh")
+)
 CALIBRATION_GRID: dict[str, dict[str, list[Any]]] = {
     "jakarta-2016": {
-        "coordination.agency_scale": [0.3, 0.56, 1.0],
-        "coordination.patience_h": [0.0, 24.0, 72.0],
-        "coordination.unanswered_share": [0.05, 0.1, 0.15],
+        "coordination.agency_scale": [0.8, 1.0, 1.2],
+        "coordination.patience_h": [3.0, 4.0, 5.0],
+        "coordination.unanswered_share": [0.0, 0.02],
     },
     "jakarta-2020": {
-        "coordination.agency_scale": [1.5, 2.33, 3.0],
-        "coordination.patience_h": [0.0, 720.0],
-        "coordination.unanswered_share": [0.0, 0.0015],
+        "coordination.agency_scale": [1.8, 2.0, 2.2],
+        _HANDOVERS: [4320.0, 5760.0],
+        "coordination.unanswered_share": [0.0],
     },
     "jakarta-2024": {
-        "coordination.agency_scale": [1.0, 1.39, 2.0],
-        "coordination.patience_h": [0.0, 240.0],
-        "coordination.unanswered_share": [0.01, 0.03],
+        "coordination.patience_h": [48.0, 60.0],
+        "demand.daily_cv": [0.0, 0.05, 0.1],
+        "coordination.unanswered_share": [0.0],
     },
 }
 
@@ -210,9 +215,10 @@ def write_calibrated(source: Path, best: dict[str, Any], fit: pd.DataFrame, out:
         "",
     ]
     tables: dict[str, dict[str, Any]] = {}
-    for path, value in best.items():
-        section, _, key = path.rpartition(".")
-        tables.setdefault(section, {})[key] = value
+    for paths, value in best.items():
+        for path in paths.split(","):  # tied fields take the same value
+            section, _, key = path.rpartition(".")
+            tables.setdefault(section, {})[key] = value
     for section, values in tables.items():
         lines.append(f"[{section}]")
         lines += [f"{k} = {json.dumps(float(v))}" for k, v in values.items()]
