@@ -62,9 +62,7 @@ class Budget:
     idr: bool
 
     def __str__(self) -> str:
-        from twin.reports.formatting import idr
-
-        return idr(self.amount) + " a month" if self.idr else f"{self.amount:,.0f} staff"
+        return f"{self.amount:,.0f} IDR a month" if self.idr else f"{self.amount:,.0f} staff"
 
 
 def parse_budget(text: str) -> Budget:
