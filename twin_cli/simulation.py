@@ -80,7 +80,7 @@ def _simulate(
 
 
 def _write(args: argparse.Namespace, result: RunResult, city: City, out: Path) -> dict[str, Any]:
-    from twin.model.costs import staff_cost
+    from twin.model.payroll import staff_cost
     from twin.reports.formatting import idr
     from twin.reports.provenance import collect
     from twin.reports.run_files import format_summary, write_run

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from twin.errors import ScenarioError
-from twin.model.costs import UMP_DKI, staff_cost
+from twin.model.costs import UMP_DKI
+from twin.model.payroll import staff_cost
 from twin.model.scenario import Scenario, load_scenario, scenario_from_dict
 from twin_cli.main import main
 

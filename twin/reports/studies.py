@@ -20,7 +20,7 @@ from twin.experiments.replications import Task, check_replications
 from twin.experiments.sweep import minimum_staffing
 from twin.experiments.variants import apply_point
 from twin.kpis import MIN_RANKED_REPORTS
-from twin.model.costs import StaffCost, staff_cost
+from twin.model.payroll import StaffCost, staff_cost
 from twin.reports import html
 from twin.reports import study_report as rep
 from twin.reports.formatting import idr, label, sentence_list, show
