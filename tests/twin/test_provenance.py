@@ -53,9 +53,9 @@ def test_the_data_ships_with_the_project(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_nothing_refers_outside_the_repository() -> None:
+    outside = "../" + "shared"  # the development layout's sibling folder (spelled apart: not a use)
     found = subprocess.run(
-        ["git", "-C", str(SOURCE_ROOT), "grep", "-n", "-e", "../shared", "--", ".",
-         ":!tests/twin/test_provenance.py"],
+        ["git", "-C", str(SOURCE_ROOT), "grep", "-n", "-F", "-e", outside],
         capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert found == ""
