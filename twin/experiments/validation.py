@@ -1,223 +1,195 @@
-"""Published outcomes against the twin: validation and calibration of the period scenarios.
+"""Published outcomes against the twin: in-sample, leave-one-period-out and never-fitted checks.
 
-Only aggregates are published (data/jakarta/README.md). Each period scenario is judged on
-the published KPIs it can be compared with, each computed the way the published one was: per-day
-rates (so a shorter period, a notebook or CI, is judged fairly), the resolved share of the
-period's cohort at the end of its follow-up, and the published mean "to completion", which is
-the mean over the *resolved* reports (``mean_resolution_of_resolved_h``; the SLA verdicts use
-the censoring-aware mean instead). Pass when the published value lies within the stated
-tolerance of the simulated mean. `calibrate` fits a period's unpublished parameters (each with its assumed range)
-to its published targets, on common random numbers, by a grid search.
+Only aggregates are published (data/jakarta/README.md); each period is one file of
+``scenarios/periods/`` (`twin.experiments.periods`). Each KPI is computed the way the published
+one was: per-day rates (so a shorter run is judged fairly), the resolved share of the period's
+cohort at the end of its follow-up, and the published mean "to completion", the mean over the
+*resolved* reports (``mean_resolution_of_resolved_h``).
+
+Every simulated figure comes with a 95 % *predictive* interval: each of R runs draws the assumed
+parameters from the calibration's accepted sample (`twin.experiments.inference`) and runs its own
+replication, so the interval carries the parameters' uncertainty as well as the dice's.
+
+Three checks:
+
+in-sample
+    A fitted period with its own accepted sample (without one: its scenario's values, so the
+    interval holds the dice only): its targets were *fitted*. Passes when the published value
+    lies within tolerance of the simulated mean (the exit code counts these).
+leave-one-out
+    A fitted period predicted from its published volume with the parameters the *other* fitted
+    periods' calibrations accepted (pooled, each period weighted equally); a parameter only the
+    held-out period fits is drawn from its plausible range. Its targets are *predicted*.
+never-fitted
+    A period with ``fit = false``, predicted from every fitted period's accepted sample.
+
+A predicted KPI is judged by whether the published value lies inside the predictive interval.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from twin.city.datadir import SCENARIO_DIR
 from twin.errors import ScenarioError
+from twin.experiments.inference import resample
+from twin.experiments.periods import Period, Target, load_periods
 from twin.experiments.replications import Task
-from twin.experiments.statistics import mean_ci
-from twin.experiments.variants import apply_point, with_days
-from twin.model.scenario import load_scenario
+from twin.experiments.variants import apply_point
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from twin.experiments.assumptions import Assumption
     from twin.experiments.replications import Runner
-    from twin.model.scenario import Scenario
+
+__all__ = ["PERIOD_DIR", "Target", "load_periods", "load_posterior", "validate"]
+
+PERIOD_DIR = SCENARIO_DIR / "periods"
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A published figure and how close the twin must come.
-
-    Attributes
-    ----------
-    kpi
-        The simulated KPI compared (a key of `twin.experiments.replications.HEADLINE_KPIS`).
-    published
-        The published value.
-    tolerance
-        Allowed distance: relative (0.1 = 10 %) when `relative`, else absolute.
-    relative
-        Whether `tolerance` is relative.
-    source
-        Where the figure is published.
-    """
-
-    kpi: str
-    published: float
-    tolerance: float
-    relative: bool
-    source: str
-
-    def passes(self, simulated: float) -> bool:
-        """Whether `simulated` is within tolerance of the published value."""
-        if not math.isfinite(simulated):
-            return False
-        allowed = self.tolerance * abs(self.published) if self.relative else self.tolerance
-        return abs(simulated - self.published) <= allowed
+def load_posterior(period: Period) -> pd.DataFrame | None:
+    """The period's accepted parameter sample (the fitted fields and ``weight``), if it has one."""
+    if period.posterior is None:
+        return None
+    table = pd.read_csv(period.posterior)
+    missing = [c for c in [*period.calibrate, "weight"] if c not in table.columns]
+    if missing:
+        raise ScenarioError(f"{period.posterior}: column {missing[0]} is missing")
+    if len(table) == 0 or not (table["weight"] > 0).any():
+        raise ScenarioError(f"{period.posterior}: no accepted draw with a positive weight")
+    return table[[*period.calibrate, "weight"]]
 
 
-README = "data/jakarta/README.md"
-PUBLISHED: dict[str, list[Target]] = {
-    "jakarta-2016": [
-        Target("reports_per_day", 932.3, 0.10, True, f"{README}: 28,901 reports in Dec 2016"),
-        Target("resolved_share", 0.84, 0.05, False, f"{README}: 84 % finished"),
-        Target(
-            "mean_resolution_of_resolved_h", 9.0, 0.25, True, f"{README}: about 9 h to completion"
-        ),
-    ],
-    "jakarta-2020": [
-        Target("reports_per_day", 376.4, 0.10, True, f"{README}: 137,776 reports in 2020"),
-        Target("resolved_share", 0.9985, 0.01, False, f"{README}: 137,574 resolved (99.85 %)"),
-        Target(
-            "mean_resolution_of_resolved_h", 40.2, 0.25, True, f"{README}: 40.2 h to resolution"
-        ),
-    ],
-    "jakarta-2024": [
-        Target("reports_per_day", 507.8, 0.10, True, f"{README}: 185,852 reports, 508 a day"),
-        Target("peak_day_reports", 800.0, 0.20, True, f"{README}: 800 on the peak day"),
-        Target("resolved_share", 0.968, 0.02, False, f"{README}: 96.8 % resolved"),
-    ],
-}
-
-# Unpublished parameters each period may fit, with their assumed ranges (grid values).
-CALIBRATION_GRID: dict[str, dict[str, list[Any]]] = {
-    "jakarta-2016": {
-        "coordination.agency_share": [0.1, 0.2, 0.3],
-        "coordination.agency_delay.mean_min": [1440.0, 4320.0, 10080.0],
-        "coordination.unanswered_share": [0.1, 0.15, 0.2],
-    },
-    "jakarta-2020": {
-        "coordination.agency_share": [0.2, 0.35, 0.42, 0.5],
-        "coordination.agency_delay.mean_min": [2880.0, 5760.0, 10080.0],
-        "coordination.unanswered_share": [0.0, 0.0015, 0.003],
-    },
-    "jakarta-2024": {
-        "coordination.agency_share": [0.15, 0.25, 0.4],
-        "coordination.agency_delay.mean_min": [2880.0, 4320.0, 10080.0],
-        "coordination.unanswered_share": [0.01, 0.03, 0.05],
-    },
-}
+def _pooled(posteriors: list[pd.DataFrame]) -> pd.DataFrame:
+    """Accepted samples of several periods as one, each period's weights summing to 1."""
+    parts = [p.assign(weight=p["weight"] / p["weight"].sum()) for p in posteriors]
+    return pd.concat(parts, ignore_index=True)
 
 
-def period_scenario(name: str, days: int | None = None, folder: Path | None = None) -> Scenario:
-    """A period scenario of `folder` (default: the shipped ones; its calibrated version when one
-    exists), optionally shortened."""
-    folder = folder or SCENARIO_DIR
-    path = folder / f"{name}-calibrated.toml"
-    return with_days(load_scenario(path if path.is_file() else folder / f"{name}.toml"), days)
+def _draws(
+    posterior: pd.DataFrame | None,
+    fields: tuple[str, ...],
+    ranges: dict[str, Assumption],
+    n: int,
+    seed: int,
+) -> list[dict[str, float]]:
+    """`n` parameter draws for `fields`: from `posterior` where it has the field, else uniform
+    over the field's plausible range (nothing informs it)."""
+    rng = np.random.default_rng(seed)
+    sample = resample(posterior, n, seed) if posterior is not None else None
+    draws: list[dict[str, float]] = [{} for _ in range(n)]
+    for field in fields:
+        if sample is not None and field in sample.columns and sample[field].notna().all():
+            values = sample[field].to_numpy(dtype=float)
+        else:
+            a = ranges[field]
+            values = rng.uniform(a.low, a.high, size=n)
+        for draw, v in zip(draws, values, strict=True):
+            draw[field] = float(v)
+    return draws
+
+
+def plan(
+    periods: dict[str, Period],
+    chosen: list[str],
+    ranges: dict[str, Assumption],
+    runs: int,
+    seed: int,
+) -> list[tuple[str, str, list[dict[str, float]]]]:
+    """The checks to run: (period, check, parameter draws) for each chosen period."""
+    posteriors = {n: load_posterior(p) for n, p in periods.items() if p.fit}
+    fitted = {n: post for n, post in posteriors.items() if post is not None}
+    checks = []
+    for name in chosen:
+        period = periods[name]
+        if period.fit:
+            own = posteriors[name]  # without one: the scenario's own values, the dice only
+            draws = _draws(own, period.calibrate, ranges, runs, seed) if own is not None else None
+            checks.append((name, "in-sample", draws or [{} for _ in range(runs)]))
+            others = [post for n, post in fitted.items() if n != name]
+            if others:
+                fields = tuple(
+                    dict.fromkeys(f for n in fitted if n != name for f in periods[n].calibrate)
+                )
+                fields = tuple(dict.fromkeys([*fields, *period.calibrate]))
+                draws = _draws(_pooled(others), fields, ranges, runs, seed)
+                checks.append((name, "leave-one-out", draws))
+        else:
+            fields = tuple(dict.fromkeys(f for n in fitted for f in periods[n].calibrate))
+            pooled = _pooled(list(fitted.values())) if fitted else None
+            checks.append((name, "never-fitted", _draws(pooled, fields, ranges, runs, seed)))
+    return checks
 
 
 def validate(
-    periods: list[str],
-    replications: int,
+    periods: dict[str, Period],
+    chosen: list[str],
+    runs: int,
     runner: Runner,
     *,
+    assumptions: list[Assumption],
     days: int | None = None,
-    folder: Path | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Published against simulated (mean, 95 % CI) for every published KPI of every period."""
-    unknown = [p for p in periods if p not in PUBLISHED]
+    """Published against simulated, with 95 % predictive intervals, for every check of every
+    chosen period (one row per check and published figure)."""
+    unknown = [p for p in chosen if p not in periods]
     if unknown:
-        raise ScenarioError(
-            f"no published figures for {unknown[0]}; choose from {', '.join(PUBLISHED)}"
-        )
-    scenarios = {p: period_scenario(p, days, folder) for p in periods}
+        raise ScenarioError(f"no period file for {unknown[0]}; choose from {', '.join(periods)}")
+    if runs < 2:
+        raise ScenarioError(f"--replications must be >= 2 for an interval, got {runs}")
+    ranges = {a.field: a for a in assumptions}
+    for period in periods.values():
+        for field in period.calibrate:
+            if field not in ranges:
+                raise ScenarioError(
+                    f"{period.path}: calibrate: {field} has no plausible range in the assumptions file"
+                )
+    checks = plan(periods, chosen, ranges, runs, seed)
+    bases = {name: periods[name].base_scenario(days) for name in chosen}
     tasks = [
-        Task((p,), s, r, runner.data_dir) for p, s in scenarios.items() for r in range(replications)
+        Task((name, check, i), apply_point(bases[name], draw), i, runner.data_dir)
+        for name, check, draws in checks
+        for i, draw in enumerate(draws)  # draw i runs replication i: parameters and dice vary
     ]
     results = runner.run(tasks)
-    rows = []
-    for period in periods:
-        rs = [r for r in results if r.key == (period,)]
-        for target in PUBLISHED[period]:
-            mean, lo, hi = mean_ci([r.kpis[target.kpi] for r in rs])
+    rows: list[dict[str, Any]] = []
+    for name, check, _ in checks:
+        kpis = pd.DataFrame([r.kpis for r in results if r.key[:2] == (name, check)])
+        for target in periods[name].figures:
+            if target.role == "volume" and check == "leave-one-out":
+                continue  # the volume is an input: shown once, in-sample
+            values = kpis[target.kpi].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            mean = float(values.mean()) if len(values) else float("nan")
+            lo, hi = np.quantile(values, [0.025, 0.975]) if len(values) else (np.nan, np.nan)
+            role = "volume" if target.role == "volume" else (
+                "fitted" if check == "in-sample" else "predicted")  # fmt: skip
             tol = f"±{target.tolerance:.0%}" if target.relative else f"±{target.tolerance:g}"
             rows.append({
-                "period": period, "scenario": scenarios[period].name, "kpi": target.kpi,
-                "published": target.published, "simulated": mean, "ci_low": lo, "ci_high": hi,
-                "tolerance": tol, "pass": target.passes(mean), "source": target.source,
+                "period": name, "check": check, "kpi": target.kpi, "role": role,
+                "published": target.published, "simulated": mean, "pi_low": float(lo),
+                "pi_high": float(hi), "tolerance": tol, "pass": target.passes(mean),
+                "in_interval": bool(lo <= target.published <= hi), "source": target.source,
             })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def calibrate(
-    path: Path, replications: int, runner: Runner, *, days: int | None = None
-) -> dict[str, Any]:
-    """Fit a period's unpublished parameters to its published targets (grid search, CRN).
-
-    The loss is the sum over targets of the squared error in units of the target's tolerance;
-    every grid point sees the same reports (replication r shares its streams), so differences
-    between points are the parameters', not the dice's.
-    """
-    name = path.stem
-    if name not in CALIBRATION_GRID:
-        raise ScenarioError(
-            f"{path}: no published targets for {name!r}; calibrate one of {', '.join(CALIBRATION_GRID)}"
-        )
-    base = with_days(load_scenario(path), days)
-    grid = CALIBRATION_GRID[name]
-    points = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
-    scenarios = [apply_point(base, p) for p in points]
-    tasks = [
-        Task((i,), s, r, runner.data_dir)
-        for i, s in enumerate(scenarios)
-        for r in range(replications)
-    ]
-    results = runner.run(tasks)
-    rows = []
-    for i, point in enumerate(points):
-        rs = [r for r in results if r.key == (i,)]
-        loss = 0.0
-        row: dict[str, Any] = dict(point)
-        for target in PUBLISHED[name]:
-            mean = mean_ci([r.kpis[target.kpi] for r in rs])[0]
-            scale = (
-                target.tolerance * abs(target.published) if target.relative else target.tolerance
-            )
-            loss += ((mean - target.published) / scale) ** 2
-            row[target.kpi] = mean
-        row["loss"] = loss
-        rows.append(row)
-    table = pd.DataFrame(rows).sort_values("loss")
-    best = {
-        k: table.iloc[0][k].item() if hasattr(table.iloc[0][k], "item") else table.iloc[0][k]
-        for k in grid
-    }
-    return {"table": table, "best": best, "loss": float(table.iloc[0]["loss"])}
+def verdict(table: pd.DataFrame) -> dict[str, int]:
+    """Counts for the closing line: in-sample (fitted and volume) within tolerance, predicted
+    inside their interval."""
+    ins = table[table["role"] != "predicted"]
+    pred = table[table["role"] == "predicted"]
+    return {
+        "in_sample": len(ins), "in_sample_pass": int(ins["pass"].sum()),
+        "predicted": len(pred), "predicted_inside": int(pred["in_interval"].sum()),
+    }  # fmt: skip
 
 
-def write_calibrated(source: Path, best: dict[str, Any], fit: pd.DataFrame, out: Path) -> Path:
-    """Write the calibrated scenario `out` (base = `source`, plus the fitted values) and, beside it,
-    the fit (`out` with ``.csv``). Never called on a shipped file unless the user named it."""
-    import os
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    base = Path(os.path.relpath(source.resolve(), out.parent.resolve())).as_posix()
-    lines = [
-        f"# Calibrated by `twin calibrate {source.name}`: fitted values of the unpublished parameters",
-        f"# (grid search on common random numbers; the fit is in {out.with_suffix('.csv').name}).",
-        f"base = {json.dumps(base)}",
-        f'description = "{source.stem}, calibrated to its published outcomes"',
-        "",
-    ]
-    tables: dict[str, dict[str, Any]] = {}
-    for path, value in best.items():
-        section, _, key = path.rpartition(".")
-        tables.setdefault(section, {})[key] = value
-    for section, values in tables.items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {json.dumps(float(v))}" for k, v in values.items()]
-        lines.append("")
-    out.write_text("\n".join(lines), encoding="utf-8")
-    fit.to_csv(out.with_suffix(".csv"), index=False)
-    load_scenario(out)  # the written file must load
-    return out
+def periods_folder(folder: Path | None) -> dict[str, Period]:
+    """The period files of `folder` (default the shipped ``scenarios/periods/``)."""
+    return load_periods(folder or PERIOD_DIR)
