@@ -418,7 +418,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "period", help="a period name (jakarta-2016) or period file (scenarios/periods/*.toml)"
     )
     calibrate.add_argument(
-        "--population", type=int, default=40, help="accepted draws per generation (default 40)"
+        "--population", type=int, default=30, help="accepted draws per generation (default 30)"
     )
     calibrate.add_argument(
         "--max-simulations",

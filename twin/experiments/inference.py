@@ -145,8 +145,8 @@ def calibrate_abc(
     ranges: list[Assumption],
     db: Path,
     *,
-    population: int = 40,
-    max_simulations: int = 400,
+    population: int = 30,
+    max_simulations: int = 300,
     generations: int = 8,
     replications: int = 1,
     days: int | None = None,
@@ -157,7 +157,9 @@ def calibrate_abc(
 ) -> Calibration:
     """ABC-SMC of `period`'s parameters over `ranges` (uniform priors) against its targets.
 
-    Stops at the generation whose tolerance reaches the published one (distance 1), or after
+    Generation 0 draws `population` parameter sets from the priors; each next generation keeps
+    draws within the median distance of the last (never below 1). Stops at the generation whose
+    tolerance reaches the published one (distance 1), or after
     `generations` generations or about `max_simulations` runs, whichever comes first.
     """
     import logging
@@ -198,7 +200,8 @@ def calibrate_abc(
         executor = ProcessPoolExecutor(max_workers=n)
         sampler = pyabc.sampler.ConcurrentFutureSampler(executor, client_max_jobs=n)
     try:
-        abc = pyabc.ABCSMC(simulator, prior, distance, population_size=population, sampler=sampler)
+        abc = pyabc.ABCSMC(simulator, prior, distance, population_size=population,
+                           sampler=sampler, eps=_tolerance_epsilon())  # fmt: skip
         abc.new(f"sqlite:///{db}", {t.kpi: t.published for t in targets})
         history = abc.run(
             minimum_epsilon=1.0,
@@ -226,6 +229,20 @@ def calibrate_abc(
         generations=gens.reset_index(drop=True), simulations=int(history.total_nr_simulations),
         seconds=seconds,
     )  # fmt: skip
+
+
+def _tolerance_epsilon() -> Any:
+    """pyabc's median epsilon, starting from the whole prior (generation 0 accepts every draw:
+    no calibration sample), and never below 1: the last generation accepts exactly the draws
+    within every published tolerance, not a narrower set."""
+    import pyabc
+
+    class ToleranceEpsilon(pyabc.QuantileEpsilon):  # type: ignore[misc]
+        def _update(self, t: int, weighted_distances: pd.DataFrame) -> None:
+            super()._update(t, weighted_distances)
+            self._look_up[t] = max(self._look_up[t], 1.0)
+
+    return ToleranceEpsilon(initial_epsilon=1e12, alpha=0.5)  # any finite distance
 
 
 def marginals(calibration: Calibration, ranges: list[Assumption]) -> pd.DataFrame:
