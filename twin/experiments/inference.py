@@ -128,6 +128,16 @@ class Calibration:
         return {f: float(best[f]) for f in self.fields}
 
 
+def committed_calibration(period: Period) -> Calibration:
+    """The accepted draws a period file points to (``posterior``), as a `Calibration` (without
+    its generations): what `marginals` and `trade_offs` read."""
+    if period.posterior is None:
+        raise ScenarioError(f"{period.path}: names no posterior (run twin calibrate {period.name})")
+    table = pd.read_csv(period.posterior)
+    return Calibration(period.name, list(period.calibrate), table,
+                       pd.DataFrame({"t": [], "epsilon": [], "simulations": []}), 0, 0.0)  # fmt: skip
+
+
 def calibration_ranges(period: Period, assumptions: list[Assumption]) -> list[Assumption]:
     """The ranges of the parameters `period` fits, from the assumptions file; one clear error for
     a parameter the file does not list."""
