@@ -112,11 +112,18 @@ def format_bench(results: dict[str, Any], targets: dict[str, tuple[str, float]])
     return "\n".join(lines)
 
 
-SIM_TARGETS = {"simulated_year_s": ("<=", 10.0), "peak_memory_gb": ("<=", 2.0)}
+SIM_TARGETS = {
+    "simulated_year_s": ("<=", 10.0),
+    "ratio_to_bare_simpy": ("<=", 2.0),
+    "peak_memory_gb": ("<=", 2.0),
+}
 
 
 def bare_simpy_loop(n_jobs: int, *, servers: int, seed: int = 0) -> float:
-    """Seconds for plain SimPy to push `n_jobs` jobs through one ``simpy.Resource``: the yardstick."""
+    """Seconds for plain SimPy to push `n_jobs` requests through one ``simpy.Resource``.
+
+    The yardstick of `bench_sim`: a generator per request, as in the textbook SimPy model.
+    """
     import simpy
 
     rng = np.random.default_rng(seed)
@@ -150,7 +157,9 @@ def bench_sim(
 ) -> dict[str, Any]:
     """Time one simulated period of all Jakarta with travel on the road network, in this process.
 
-    The model and the bare SimPy yardstick alternate `repeat` times; medians are reported.
+    Every stage queues: kelurahan desks, PPSU crews and agency teams. The model and the bare
+    SimPy yardstick, pushing as many resource requests as the model made, alternate `repeat`
+    times; medians are reported.
     """
     import dataclasses
     import resource
@@ -172,12 +181,17 @@ def bench_sim(
         result = run_scenario(city, scenario)
         model_s.append(time.perf_counter() - t)
         n = result.summary["reports"]
-        bare_s.append(bare_simpy_loop(n, servers=max(1, result.summary["crews"] // 267)))
+        r = result.reports
+        # every resource request of the model: a desk pick-up, a team's visit (PPSU or agency)
+        requests = int(r["picked_up_h"].notna().sum() + r["visits"].sum())
+        bare_s.append(bare_simpy_loop(requests, servers=max(1, result.summary["crews"] // 267)))
     elapsed, bare = statistics.median(model_s), statistics.median(bare_s)
     return {
         "days": days,
         "reports": n,
         "ppsu_jobs": result.summary["outcomes"]["ppsu"],
+        "agency_jobs": result.summary["outcomes"]["agency"],
+        "resource_requests": requests,
         "simulated_year_s" if days == 365 else "simulated_period_s": elapsed,
         "bare_simpy_s": bare,
         "ratio_to_bare_simpy": elapsed / bare,

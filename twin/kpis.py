@@ -30,7 +30,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from twin.model.scenario import TargetParams
+    from twin.model.parameters import TargetParams
 
 SLA_COORDINATION_H = 6.0
 SLA_RESOLUTION_H = 168.0

@@ -96,7 +96,8 @@ def test_intake_gives_the_twins_figures_for_the_twins_records(api: Api, syntheti
     city = load_city(synthetic_dir, cache_dir=synthetic_dir.parent / "cache")
     scenario = scenario_from_dict(
         {"run": {"days": 3, "seed": 3, "follow_up_days": 2, "only_kelurahan": [KEL_A]},
-         "demand": {"reports_per_day": 80.0}, "crews": {"per_kelurahan": 10}},
+         "demand": {"reports_per_day": 80.0}, "crews": {"per_kelurahan": 10},
+         "coordination": {"staff_per_kelurahan": 6}},  # 80 h of desk work a day: 6 staff
         name="same-records",
     )  # fmt: skip
     r = run_scenario(city, scenario).reports

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loadtest import payloads, profiles
 from loadtest.profiles import PROFILES
-from twin.model.scenario import DEFAULT_HOURLY
+from twin.model.parameters import DEFAULT_HOURLY
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -106,7 +106,10 @@ def test_compare_is_paired_on_common_random_numbers(runner: Runner, tmp_path: Pa
 
 def test_sweep_finds_staffing_and_refuses_bad_grids(runner: Runner, tmp_path: Path) -> None:
     base = tmp_path / "base.toml"
-    base.write_text("[run]\ndays = 3\n[demand]\nreports_per_day = 80.0\n")
+    base.write_text(  # PPSU staffing decides: no agency hand-overs, ample desk staff
+        "[run]\ndays = 3\n[demand]\nreports_per_day = 80.0\n"
+        "[coordination]\nagency_scale = 0.0\nstaff_per_kelurahan = 4\n"
+    )
     sweep_file = tmp_path / "sweep.toml"
     sweep_file.write_text(
         f'scenario = "{base.name}"\nreplications = 2\ntargets = ["benchmark_resolution_9h"]\n'

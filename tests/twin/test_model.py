@@ -45,7 +45,7 @@ def mmc_scenario(
                 "invalid_share": 0.0,
                 "duplicate_share": 0.0,
             },
-            "coordination": {"enabled": False, "agency_share": 0.0},
+            "coordination": {"enabled": False, "agency_scale": 0.0},
             "crews": {
                 "per_kelurahan": crews,
                 "complaint_duty_share": 1.0,
@@ -203,6 +203,7 @@ def test_cli_run_writes_every_output(
                 "share_coordinated_within_6h", "share_resolved_within_7d", "p90_resolution_h", "crew_utilisation", "targets"):  # fmt: skip
         assert key in summary
     assert summary["seed"] == 9
+    assert set(summary["decomposition"]) == {"all", "ppsu", "agency"}
     assert set(summary["targets"]) == {
         "coordination_mean_6h",
         "resolution_mean_7d",
@@ -224,6 +225,7 @@ def test_cli_run_writes_every_output(
         "resolution_time",
         "kelurahan_resolution_map",
         "crew_utilisation_by_hour",
+        "resolution_decomposition",
     ):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
     assert "mean resolution" in capsys.readouterr().out
@@ -286,16 +288,86 @@ def test_records_are_pinned_on_a_small_synthetic_run(synthetic_city) -> None:  #
         ).hexdigest()
         return len(reports), digest
 
-    # the default 7-day warm-up and 14-day follow-up changed the records (issue 12) ...
+    # the default 7-day warm-up and 14-day follow-up changed the records (issue 12), and so did
+    # capacity at every stage (issue 14: desks, agency teams) ...
     assert pinned({"days": 5, "seed": 7}) == (
         1536,
-        "b00bc1e937f5470cc3f3b392d9e590aa8688003b777c4c5f2c188fb0c20b2e53",
+        "9dd90adb2fc323be02378751bc32cd4e3c9acc6123d23644ad84f7a64e8919f4",
     )
     # ... and without them the run is the one pinned before
     assert pinned({"days": 5, "seed": 7, "warm_up_days": 0, "follow_up_days": 0}) == (
         1497,
-        "0406f1c4ceab751408a4671d90c0595ff714a8fa5e5887d3686fb2bc23019296",
+        "5a711a43e4654d4d9745de748bb8b6e290defdb8b4a07aec11de181c14e29008",
     )
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        ("31.99.99.9999,2\n", "unknown kelurahan code 31.99.99.9999"),
+        ("", "is missing from"),
+        ("{first},x\n", "must be a whole number >= 0"),
+    ],
+)
+def test_a_staff_table_with_bad_codes_is_refused(
+    synthetic_city, tmp_path: Path, rows: str, fragment: str
+) -> None:  # type: ignore[no-untyped-def]
+    from twin.errors import ScenarioError
+
+    codes = list(synthetic_city.kelurahan.codes)
+    body = "".join(f"{c},2\n" for c in codes[1:]) + rows.format(first=codes[0])
+    table = tmp_path / "desk.csv"
+    table.write_text("kelurahan_code,staff\n" + body)
+    scenario = scenario_from_dict(
+        {"run": {"days": 1}, "coordination": {"staff_table": str(table)}}, name="t"
+    )
+    with pytest.raises(ScenarioError, match=fragment) as err:
+        run_scenario(synthetic_city, scenario)
+    assert str(err.value).startswith("coordination.staff_table: ")
+
+
+def test_the_decomposition_adds_up_to_the_mean_resolution(synthetic_city) -> None:  # type: ignore[no-untyped-def]
+    from twin.model.decomposition import PARTS
+
+    scenario = scenario_from_dict(
+        {"run": {"days": 6, "seed": 4}, "demand": {"reports_per_day": 150.0},
+         "crews": {"second_day_share": 0.2}},
+        name="parts",
+    )  # fmt: skip
+    result = run_scenario(synthetic_city, scenario)
+    parts = result.summary["decomposition"]
+    r = result.reports
+    done = r["closed_h"].notna()
+    assert parts["all"]["reports"] == done.sum() > 0
+    for group in ("all", "ppsu", "agency"):
+        p = parts[group]
+        assert sum(p[f"{k}_h"] for k in PARTS) == pytest.approx(p["mean_resolution_h"])
+        assert min(p[f"{k}_h"] for k in PARTS) >= -1e-9  # every part is a duration
+    assert parts["all"]["mean_resolution_h"] == pytest.approx(
+        result.summary["mean_resolution_of_resolved_h"]
+    )
+    assert parts["ppsu"]["waiting_for_team_h"] > 0
+    assert parts["ppsu"]["travel_h"] > 0
+    assert parts["agency"]["verification_and_waits_h"] > 0  # hand-over and second visits
+
+
+def test_cli_refuses_a_staff_table_with_an_unknown_code_with_exit_2(
+    synthetic_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "crews.csv").write_text("kelurahan_code,staff\n31.71.09.9999,3\n")
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text('[run]\ndays = 1\n[crews]\nstaff_table = "tables/crews.csv"\n')
+    code = main(["run", str(scenario), "--data", str(synthetic_dir), "--out", str(tmp_path / "o"), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err.split("\r")[-1]  # after the city's progress bars
+    assert code == 2
+    assert err.startswith("twin: error: crews.staff_table: unknown kelurahan code 31.71.09.9999")
+    assert str(tmp_path / "tables" / "crews.csv") in err  # relative to the scenario file
+    assert err.count("\n") == 1
 
 
 def test_seven_day_target_fails_without_crews_and_under_a_flood_of_demand(synthetic_city) -> None:  # type: ignore[no-untyped-def]

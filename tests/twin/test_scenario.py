@@ -41,12 +41,38 @@ ROOT = Path(__file__).resolve().parents[2]
             "[crews.work.garbage]\ndist = 'weibull'",
             "crews.work.garbage.dist: unknown distribution 'weibull'",
         ),
-        ("[coordination]\nagency_share = 1.5", "coordination.agency_share must be a share"),
+        ("[coordination]\nagency_scale = -1.5", "coordination.agency_scale must be a non-negative"),
         ("[crews]\nshifts = [[20.0, 8.0]]", "crews.shifts[0]"),
         ("[demand.flood]\ndays = [400]", "demand.flood.days: day 400 is outside the run"),
         ("[city.speeds_kph]\nprimary = 0", "city.speeds_kph.primary must be a positive number"),
         ("[coordination]\nenabled = 'yes'", "coordination.enabled: expected true or false"),
         ("this is = not toml =", "not valid TOML"),
+        ("[routing.trees]\nppsu = 0.5\ndistamhut = 0.4", "routing.trees: shares sum to 0.9, not 1"),
+        ("[routing.trees]\nppsu = 0.5\nparks = 0.5", "routing.trees.parks: unknown agency"),
+        (
+            "[demand]\ncategories = { potholes = 1.0 }\n[crews.work.potholes]\nmean_min = 60.0",
+            "routing: category 'potholes' has no route",
+        ),
+        ("[agencies.dishub]\nteams_per_kota = 0", "agencies.dishub.teams_per_kota: no teams"),
+        ("[agencies.sda]\nopen_h = 17.0", "agencies.sda: hours must satisfy"),
+        ("[coordination]\nagency_scale = 5.0", "coordination.agency_scale: 5 x routing."),
+        ("[crews]\nshifts = [[6.0, 14.0], [12.0, 20.0]]", "crews.shifts: [6.0, 14.0] overlaps"),
+        ("[crews]\nshifts = [[6.0, 14.0], [22.0, 31.0]]", "runs past midnight into the shift"),
+        ("[crews]\nstaffing = 'random'", "crews.staffing: unknown rule 'random'"),
+        ("[coordination]\ndiscipline = 'lifo'", "coordination.discipline: unknown discipline"),
+        ("[coordination]\nworking_days = [7]", "coordination.working_days[0] must be a weekday"),
+        ("[coordination]\npatience_h = -1", "coordination.patience_h must be a non-negative"),
+        (
+            "[run]\nstart_date = '2020-01-01'\ndays = 31\n[[changes]]\ndate = '2020-03-01'\n"
+            "field = 'coordination.staff_per_kelurahan'\nvalue = 1",
+            "changes[0].date: 2020-03-01 is outside the run",
+        ),
+        (
+            "[run]\nstart_date = '2020-01-01'\n[[changes]]\ndate = '2020-01-05'\n"
+            "field = 'crews.dispatch'\nvalue = 1",
+            "changes[0].field: 'crews.dispatch' cannot change within a run",
+        ),
+        ("[demand]\nmonthly_profile = [1.0, 2.0]", "demand.monthly_profile must have 12 values"),
     ],
 )
 def test_bad_scenarios_name_the_field(tmp_path: Path, text: str, fragment: str) -> None:

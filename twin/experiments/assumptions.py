@@ -32,7 +32,7 @@ class Assumption:
     Attributes
     ----------
     field
-        Dotted scenario field, e.g. ``coordination.agency_share``.
+        Dotted scenario field, e.g. ``coordination.agency_scale``.
     low, high
         Its plausible range (inclusive).
     unit

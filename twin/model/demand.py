@@ -1,8 +1,10 @@
 """Demand: every report of a run, drawn up front from named streams.
 
 Reports arrive as a non-homogeneous Poisson process whose rate is piecewise constant by the hour
-(``reports_per_day`` x hour-of-day x day-of-week shape), sampled exactly: a Poisson count per hour,
-times uniform within it. Each report's intrinsic attributes (place, category, channel, validity,
+(the day's rate x hour-of-day x day-of-week shape), sampled exactly: a Poisson count per hour,
+times uniform within it. The day's rate is ``reports_per_day`` (with its dated changes) x the
+month's seasonality x the public-holiday factor x a gamma day factor of mean 1 (a Poisson-gamma
+mixture: overdispersed daily counts, so that peak days emerge). Each report's intrinsic attributes (place, category, channel, validity,
 agency hand-over, work content) are drawn at creation from their own streams, so a change of
 staffing or dispatch never changes which reports arrive (common random numbers).
 
@@ -24,12 +26,14 @@ import shapely
 
 from twin.city.kelurahan import M_PER_DEGREE
 from twin.errors import DataError, ScenarioError
+from twin.model.calendar import public_holidays
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from twin.city.assembly import City
-    from twin.model.scenario import Distribution, Scenario
+    from twin.model.parameters import Distribution
+    from twin.model.scenario import Scenario
     from twin.model.streams import RandomStreams
 
 OUTCOMES = ("ppsu", "agency", "invalid", "duplicate", "unanswered")
@@ -54,7 +58,8 @@ class Reports:
     ----------
     frame
         Columns: ``submitted_min, received_min, kelurahan, node, lon, lat, access_m, category,
-        channel, outcome, handling_min, agency_min, work_min, verify_min, rework_u, flood``.
+        channel, outcome, agency, handling_min, handover_min, work_min, wait_min, verify_min,
+        rework_u, patience_min, flood``.
     categories, channels
         Names behind the integer codes.
     """
@@ -103,6 +108,26 @@ def _kota_population(city: City) -> dict[str, float]:
         raise DataError(f"{path}: needs columns kode_kemendagri and total ({exc})") from exc
 
 
+def daily_rates(scenario: Scenario, rng: np.random.Generator) -> NDArray[np.float64]:
+    """Mean reports on each day of the run: volume (with its dated changes) x month x holiday x
+    a gamma day factor of mean 1 (overdispersion; drawn only when ``daily_cv`` > 0)."""
+    d, run = scenario.demand, scenario.run
+    rate = np.empty(run.days)
+    steps = scenario.schedule("demand.reports_per_day")
+    for k, (first, value) in enumerate(steps):
+        rate[first : steps[k + 1][0] if k + 1 < len(steps) else run.days] = value
+    start = dt.date.fromisoformat(run.start_date)
+    month = np.array([(start + dt.timedelta(days=i)).month - 1 for i in range(run.days)])
+    monthly = np.asarray(d.monthly_profile, float)
+    rate *= (monthly / monthly.mean())[month]
+    off = [day for day in public_holidays(run.start_date, run.days) if day < run.days]
+    rate[off] *= d.holiday_factor
+    if d.daily_cv > 0:
+        shape = 1.0 / d.daily_cv**2
+        rate *= rng.gamma(shape, 1.0 / shape, run.days)
+    return rate
+
+
 def arrival_times_min(
     rate_per_day: float, hourly: NDArray[np.float64], weekly: NDArray[np.float64], days: int,
     start_weekday: int, rng: np.random.Generator, day_mask: NDArray[np.float64] | None = None,
@@ -126,8 +151,9 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
     start_weekday = dt.date.fromisoformat(run.start_date).weekday()
     hourly = np.asarray(d.hourly_profile, float)
     weekly = np.asarray(d.weekly_profile, float)
+    daily = daily_rates(scenario, streams.get("arrivals.daily"))
     base = arrival_times_min(
-        d.reports_per_day, hourly, weekly, run.days, start_weekday, streams.get("arrivals")
+        1.0, hourly, weekly, run.days, start_weekday, streams.get("arrivals"), day_mask=daily
     )
     categories = list(d.categories)
     cat_p = np.array([d.categories[c] for c in categories], float)
@@ -140,8 +166,8 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
         mask = np.zeros(run.days)
         mask[list(d.flood.days)] = 1.0
         extra = arrival_times_min(
-            d.reports_per_day * (d.flood.multiplier - 1), hourly, weekly, run.days, start_weekday,
-            streams.get("arrivals.flood"), day_mask=mask,
+            d.flood.multiplier - 1, hourly, weekly, run.days, start_weekday,
+            streams.get("arrivals.flood"), day_mask=mask * daily,
         )  # fmt: skip
         rng = streams.get("flood.place")
         flood_kel = flood_prone_kelurahan(city)
@@ -168,8 +194,10 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
     entry_delay = streams.get("channel.delay").exponential(1.0, n) * delay_mean
 
     triage = streams.get("triage").random(n)
-    outcome = np.full(n, PPSU)
-    outcome[streams.get("disposition").random(n) < scenario.coordination.agency_share] = AGENCY
+    agency = route_reports(
+        scenario, categories, category, streams.get("disposition").random(n), base // 1440
+    )
+    outcome = np.where(agency >= 0, AGENCY, PPSU)
     outcome[triage < d.invalid_share + d.duplicate_share] = DUPLICATE
     outcome[triage < d.invalid_share] = INVALID
     # never picked up, so never triaged either: its own stream keeps the others' draws (CRN)
@@ -182,6 +210,17 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
         pick = category == i  # every category draws its whole run from its own stream
         draws = sample(k.work[name], streams.get(f"work.{name}"), n)
         work[pick] = draws[pick]
+
+    # per destination: the agency's hand-over delay, and the wait of a job that spans days
+    handover = np.zeros(n)
+    second_share = np.full(n, k.second_day_share)
+    wait = sample(k.second_day_wait, streams.get("ppsu.second_day.wait"), n)
+    for j, (name, a) in enumerate(scenario.agencies.items()):
+        pick = agency == j
+        handover[pick] = sample(a.handover, streams.get(f"agency.{name}.handover"), n)[pick]
+        wait[pick] = sample(a.second_visit_wait, streams.get(f"agency.{name}.wait"), n)[pick]
+        second_share[pick] = a.second_visit_share
+    wait[streams.get("second_visit").random(n) >= second_share] = 0.0
 
     frame = pd.DataFrame(
         {
@@ -196,10 +235,14 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
             "channel": channel,
             "outcome": outcome,
             "handling_min": sample(c.handling, streams.get("coordination"), n),
-            "agency_min": sample(c.agency_delay, streams.get("agency"), n),
+            "agency": agency,
+            "handover_min": handover,
+            "wait_min": wait,
             "work_min": work,
             "verify_min": sample(k.verify_delay, streams.get("verification.delay"), n),
             "rework_u": streams.get("verification.rework").random(n),
+            "patience_min": streams.get("desk.patience").exponential(1.0, n)
+            * (c.patience_h * 60 if c.patience_h > 0 else np.inf),
             "flood": flood,
         }
     )
@@ -207,6 +250,31 @@ def generate_reports(city: City, scenario: Scenario, streams: RandomStreams) -> 
     frame = frame[frame["received_min"] < run.days * 1440.0]
     frame = frame.sort_values("received_min", kind="stable").reset_index(drop=True)
     return Reports(frame=frame, categories=categories, channels=channels)
+
+
+def route_reports(
+    scenario: Scenario,
+    categories: list[str],
+    category: NDArray[np.int64],
+    u: NDArray[np.float64],
+    day: NDArray[np.float64],
+) -> NDArray[np.int64]:
+    """Each report's agency (index into ``scenario.agencies``), or -1 for PPSU, by the routing
+    table: uniform `u` falls into the category's cumulative agency shares (times the agency
+    scale in force on the report's `day`), the rest is PPSU."""
+    names = list(scenario.agencies)
+    out = np.full(len(category), -1, dtype=np.int64)
+    steps = scenario.schedule("coordination.agency_scale")  # dated changes of the scale
+    for k, (first, scale) in enumerate(steps):
+        last = steps[k + 1][0] if k + 1 < len(steps) else np.inf
+        in_step = (day >= first) & (day < last)
+        for i, name in enumerate(categories):
+            route = scenario.routing[name]
+            cum = np.cumsum([scale * route.get(a, 0.0) for a in names])
+            pick = in_step & (category == i)
+            dest = np.searchsorted(cum, u[pick], side="right")
+            out[pick] = np.where(dest < len(names), dest, -1)
+    return out
 
 
 def _flood_categories(

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from twin.kpis import MIN_RANKED_REPORTS, judge_targets, kpis_by, rank_kelurahan, report_kpis
-from twin.model.demand import OUTCOMES, generate_reports
+from twin.model.decomposition import decompose
+from twin.model.demand import OUTCOMES, UNANSWERED, generate_reports
 from twin.model.process import CityTwin
 from twin.model.streams import RandomStreams
 
@@ -28,7 +29,16 @@ if TYPE_CHECKING:
     from twin.model.scenario import Scenario
 
 TIMEZONE = "Asia/Jakarta"
-STAGES = ("submitted", "received", "coordinated", "assigned", "arrived", "done", "closed")
+STAGES = (
+    "submitted",
+    "received",
+    "picked_up",
+    "coordinated",
+    "assigned",
+    "arrived",
+    "done",
+    "closed",
+)
 
 
 @dataclass(slots=True)
@@ -82,6 +92,17 @@ def busy_per_minute(busy: pd.DataFrame, minutes: int) -> np.ndarray:
     return np.cumsum(delta)[:minutes]
 
 
+def desk_utilisation(twin: CityTwin, f: pd.DataFrame, offset: float, days: int) -> float:
+    """Desk staff's handling minutes over their open minutes, within the measured period
+    (handling counted by the minute it was done; approximate at the period's edges)."""
+    done = twin.timeline.coordinated_min
+    within = (done >= offset) & (done < offset + days * 1440.0)
+    handled = float(f["handling_min"].to_numpy()[within].sum())
+    first = int(offset // 1440)
+    open_min = twin.calendar.open_minutes(first + days) - twin.calendar.open_minutes(first)
+    return handled / max(1e-9, float(twin.staff.sum()) * open_min)
+
+
 def simulated_scenario(scenario: Scenario) -> Scenario:
     """The scenario as simulated: warm-up + period + follow-up days, starting the warm-up's
     length before the period's start date (flood days stay on their period days)."""
@@ -110,6 +131,7 @@ def run_scenario(
     days: int | None = None,
     replication: int = 0,
     progress: Callable[[float], object] | None = None,
+    desk_events: bool = False,
 ) -> RunResult:
     """Run `scenario` once on `city`.
 
@@ -125,6 +147,8 @@ def run_scenario(
         Replication number (selects independent streams for the same seed).
     progress
         Called with 1 after each simulated day (warm-up and follow-up included).
+    desk_events
+        Simulate first-come-first-served desks event by event (a check; same records).
     """
     run = scenario.run
     run = dataclasses.replace(
@@ -134,7 +158,7 @@ def run_scenario(
     started = time.perf_counter()
     simulated = simulated_scenario(scenario)
     reports = generate_reports(city, simulated, RandomStreams(run.seed, replication))
-    twin = CityTwin(city, simulated, reports)
+    twin = CityTwin(city, simulated, reports, desk_events=desk_events)
     twin.run(until_min=simulated.run.days * 1440.0, progress=progress)
     offset = run.warm_up_days * 1440.0  # minutes from the simulation's start to the period's
     end = (run.days + run.follow_up_days) * 1440.0  # end of the follow-up, from the period's start
@@ -145,15 +169,17 @@ def run_scenario(
         return np.where(t <= end, t, np.nan)
 
     f = reports.frame
+    outcomes = twin.outcomes()
     received = f["received_min"].to_numpy() - offset
     cohort = (received >= 0) & (received < run.days * 1440.0)
     times = {
         "submitted": f["submitted_min"].to_numpy() - offset,
         "received": received,
-        "coordinated": seen(twin.coordinated_min),
-        "assigned": seen(twin.assigned_min),
-        "arrived": seen(twin.arrived_min),
-        "done": seen(twin.done_min),
+        "picked_up": seen(twin.timeline.picked_min),
+        "coordinated": seen(twin.timeline.coordinated_min),
+        "assigned": seen(twin.timeline.assigned_min),
+        "arrived": seen(twin.timeline.arrived_min),
+        "done": seen(twin.timeline.done_min),
         "closed": seen(twin.outcome_closed_min()),
     }
     table = city.table
@@ -171,20 +197,25 @@ def run_scenario(
             "channel": pd.Categorical.from_codes(
                 f["channel"].to_numpy(), pd.Index(reports.channels)
             ),
-            "outcome": pd.Categorical.from_codes(f["outcome"].to_numpy(), pd.Index(OUTCOMES)),
+            "outcome": pd.Categorical.from_codes(outcomes, pd.Index(OUTCOMES)),
             "flood_day_surge": f["flood"].to_numpy(),
             "lon": f["lon"].to_numpy(),
             "lat": f["lat"].to_numpy(),
             "node": f["node"].to_numpy(),
-            "crew": twin.crew_of,
-            "visits": twin.visits,
-            "travel_km": twin.travel_km,
+            "agency": pd.Categorical.from_codes(
+                f["agency"].to_numpy(), pd.Index(list(scenario.agencies))
+            ),
+            "crew": twin.timeline.crew_of,
+            "visits": twin.timeline.visits,
+            "travel_km": twin.timeline.travel_km,
         }
     )
     for stage in STAGES:
         out[f"{stage}_at"] = origin + pd.to_timedelta(np.round(times[stage] * 60), unit="s")
     for stage in STAGES[1:]:
         out[f"{stage}_h"] = times[stage] / 60.0
+    for part in ("team_wait", "ride", "work"):  # summed over visits: the decomposition's parts
+        out[f"{part}_h"] = getattr(twin.timeline, f"{part}_min") / 60.0
     out = out[cohort].reset_index(drop=True)
 
     kpi_frame = out.rename(columns={"kelurahan_code": "kelurahan"})
@@ -224,11 +255,17 @@ def run_scenario(
         "crews": len(twin.crews),
         "dispatch": scenario.crews.dispatch,
         "pooling": scenario.crews.pooling,
-        "travel_km": float(twin.travel_km.sum() + twin.return_km),
-        "outcomes": {
-            name: int((f["outcome"].to_numpy()[cohort] == i).sum())
-            for i, name in enumerate(OUTCOMES)
+        "travel_km": float(twin.timeline.travel_km.sum() + twin.return_km),
+        "outcomes": {name: int((outcomes[cohort] == i).sum()) for i, name in enumerate(OUTCOMES)},
+        "never_picked_up": {
+            "abandoned": int(twin.desks.abandoned[cohort].sum()),
+            "residual": int((f["outcome"].to_numpy()[cohort] == UNANSWERED).sum()),
         },
+        "desk_staff": int(twin.staff.sum()),
+        "desk_utilisation": desk_utilisation(twin, f, offset, run.days),
+        "ppsu_overtime_h": twin.ppsu.teams.overtime_min / 60.0,
+        "agency_utilisation": twin.agencies.busy_share(offset, offset + run.days * 1440.0),
+        "decomposition": decompose(out),
         "by_kota": kpis_by(kpi_frame, "kota", **observed)[
             ["reports", "mean_resolution_h", "resolved_share"]
         ].to_dict(orient="index"),

@@ -12,7 +12,8 @@ from twin.model.runner import busy_per_minute
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from twin.city.assembly import City
+    import geopandas as gpd
+
     from twin.model.runner import RunResult
 
 
@@ -87,15 +88,15 @@ def plot_resolution(result: RunResult, out: Path) -> Path:
     return save_figure(fig, out)
 
 
-def plot_kelurahan_map(result: RunResult, city: City, out: Path) -> Path:
-    """Mainland kelurahan coloured by mean resolution time."""
+def plot_kelurahan_map(result: RunResult, mainland: gpd.GeoDataFrame, out: Path) -> Path:
+    """Mainland kelurahan (`mainland`: the city's table without Kepulauan Seribu) coloured by
+    mean resolution time."""
     plt = pyplot()
-    gdf = city.table.assign(
-        mean_resolution_h=result.kelurahan.reindex(city.kelurahan.codes)[
+    gdf = mainland.assign(
+        mean_resolution_h=result.kelurahan.reindex(mainland["kode_kemendagri"])[
             "mean_resolution_h"
         ].to_numpy()
     )
-    gdf = gdf[~city.is_seribu]
     fig, ax = plt.subplots(figsize=(9, 9))
     gdf.plot(
         column="mean_resolution_h", ax=ax, cmap="RdYlGn_r", legend=True, edgecolor="white", linewidth=0.2,
@@ -133,3 +134,38 @@ def plot_utilisation(result: RunResult, out: Path) -> Path:
     ax2.legend(loc="upper right")
     ax.set_title(f"{result.scenario.name}: crew utilisation by hour")
     return save_figure(fig, out)
+
+
+def plot_decomposition(result: RunResult, out: Path) -> Path:
+    """Mean resolution split into its parts, for all resolved reports, PPSU and agency jobs."""
+    from twin.model.decomposition import GROUPS, PARTS
+
+    plt = pyplot()
+    parts = result.summary["decomposition"]
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    left = np.zeros(len(GROUPS))
+    for part in PARTS:
+        values = np.nan_to_num([parts[g][f"{part}_h"] for g in GROUPS])
+        ax.barh(list(GROUPS), values, left=left, label=part.replace("_", " "))
+        left += values
+    ax.set_xlabel("mean hours from receipt to closure (resolved reports)")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"{result.scenario.name}: where the time goes")
+    return save_figure(fig, out)
+
+
+def write_plots(result: RunResult, mainland: gpd.GeoDataFrame, out: Path) -> list[Path]:
+    """Every figure of a run (see `twin.reports.run_files.write_run`)."""
+    return [
+        plot_arrivals_backlog(result, out / "arrivals_backlog.png"),
+        plot_resolution(result, out / "resolution_time.png"),
+        plot_kelurahan_map(result, mainland, out / "kelurahan_resolution_map.png"),
+        plot_utilisation(result, out / "crew_utilisation_by_hour.png"),
+        plot_decomposition(result, out / "resolution_decomposition.png"),
+    ]
+
+
+def warm_up() -> None:
+    """Import matplotlib (about a second) in a plotting process while the model runs."""
+    pyplot()
