@@ -216,3 +216,34 @@ def test_the_shipped_periods_load() -> None:
     for period in periods.values():
         assert period.volume.kpi == "reports_per_day"
         assert period.base_scenario(3).demand.reports_per_day == period.volume.published
+
+
+@pytest.mark.parametrize("where", ["pool", "dask"])
+def test_calibration_runs_on_the_process_pool_and_on_dask(
+    where: str, synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import LocalCluster
+
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))  # inherited by the workers
+    period = load_period(_write(tmp_path / "p", "synthetic", 0.7))
+    (tmp_path / "r.toml").write_text(RANGES)
+    ranges = calibration_ranges(
+        period, load_assumptions(tmp_path / "r.toml", period.base_scenario())
+    )
+    kwargs = {"population": 4, "max_simulations": 8, "generations": 2,
+              "data_dir": str(synthetic_dir)}  # fmt: skip
+    if where == "pool":
+        fit = calibrate_abc(period, ranges, tmp_path / "abc.db", workers=2, **kwargs)  # type: ignore[arg-type]
+    else:
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster:  # fmt: skip
+            fit = calibrate_abc(period, ranges, tmp_path / "abc.db",
+                                dask_address=cluster.scheduler_address, **kwargs)  # type: ignore[arg-type]  # fmt: skip
+    assert len(fit.population) == 4
+    assert fit.simulations >= 8
+    # every accepted draw's simulated figure is what the twin gives at its parameters (CRN:
+    # replication 0 of the scenario's seed, wherever it ran)
+    row = fit.population.iloc[0]
+    again = run_task(Task((), apply_point(period.base_scenario(), {f: float(row[f]) for f in fit.fields}),
+                          0, str(synthetic_dir)))  # fmt: skip
+    assert again.kpis["resolved_share"] == pytest.approx(row["resolved_share"])
