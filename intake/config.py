@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from twin.city.datadir import work_root
+from twin.kpis import MIN_RANKED_REPORTS
 
 
 def _env(name: str, default: str) -> str:
@@ -69,6 +70,9 @@ class Settings:
     kpi_cache_seconds
         How long a KPI result (computed over every report) is reused before it is computed
         again (``INTAKE_KPI_CACHE_SECONDS``; 0: every request computes).
+    ranking_min_reports
+        Fewest reports a kelurahan needs to be ranked (``INTAKE_RANKING_MIN_REPORTS``; default
+        the twin's: with fewer, its mean is noise).
     crash_after_commits
         Fault injection for the crash-oracle tests, never for production
         (``INTAKE_FAULT_CRASH_AFTER_COMMITS``): the process exits right after its Nth committed
@@ -91,6 +95,9 @@ class Settings:
     idempotency_hours: int = 24
     max_pending: int = field(default_factory=lambda: _count("MAX_PENDING") or 5000)
     kpi_cache_seconds: float = field(default_factory=lambda: _seconds("KPI_CACHE_SECONDS", "10"))
+    ranking_min_reports: int = field(
+        default_factory=lambda: _count("RANKING_MIN_REPORTS") or MIN_RANKED_REPORTS
+    )
     crash_after_commits: int | None = field(
         default_factory=lambda: _count("FAULT_CRASH_AFTER_COMMITS")
     )

@@ -172,7 +172,8 @@ def bench_sim(
     base = Scenario(name="bench")
     scenario = dataclasses.replace(
         base,
-        run=dataclasses.replace(base.run, days=days),
+        # no warm-up or follow-up: the bare loop gets exactly the jobs the twin simulates
+        run=dataclasses.replace(base.run, days=days, warm_up_days=0, follow_up_days=0),
         demand=dataclasses.replace(base.demand, reports_per_day=reports_per_day),
     )
     model_s, bare_s = [], []

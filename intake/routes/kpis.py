@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from intake import workflow
 from intake.deps import ServiceDep
 from intake.errors import ApiError
-from twin.kpis import kpis_by, rank_kelurahan, report_kpis
+from twin.kpis import MIN_RANKED_REPORTS, kpis_by, rank_kelurahan, report_kpis
 
 RANKED = 15
 
@@ -67,13 +67,19 @@ class RankedKelurahan(KelurahanKpis):
     """A kelurahan's KPIs and its rank (1 = fastest mean resolution)."""
 
     rank: int
+    kelurahan_name: str
+    kecamatan: str
+    kota: str
 
 
 class Ranking(BaseModel):
     """Best and worst kelurahan by mean resolution time."""
 
     as_of: datetime = Field(description="when this ranking was computed (UTC)")
-    count: int = Field(description="kelurahan ranked (those with at least one report)")
+    count: int = Field(
+        description="kelurahan ranked (those with at least INTAKE_RANKING_MIN_REPORTS reports, "
+        f"default {MIN_RANKED_REPORTS})"
+    )
     total_kelurahan: int = Field(description="kelurahan in Jakarta")
     best: list[RankedKelurahan] = Field(description="up to 15, best first")
     worst: list[RankedKelurahan] = Field(
@@ -121,9 +127,19 @@ def ranking(service: ServiceDep, response: Response) -> Ranking:
             frame = workflow.report_times(conn)
         if frame.empty:
             return []
-        ranked: pd.DataFrame = rank_kelurahan(kpis_by(frame, "kelurahan", end_h=now))
+        ranked: pd.DataFrame = rank_kelurahan(
+            kpis_by(frame, "kelurahan", end_h=now), min_reports=service.settings.ranking_min_reports
+        )
+        ranked = ranked[ranked["rank"] > 0]  # 0: too few reports to be ranked
+        names = service.kelurahan.table.set_index("kode_kemendagri")
         return [
-            {"kelurahan_code": str(code), **_finite({str(k): v for k, v in row.items()})}
+            {
+                "kelurahan_code": str(code),
+                "kelurahan_name": str(names.at[code, "kelurahan"]),
+                "kecamatan": str(names.at[code, "kecamatan"]),
+                "kota": str(names.at[code, "kota"]),
+                **_finite({str(k): v for k, v in row.items()}),
+            }
             for code, row in ranked.iterrows()
         ]
 

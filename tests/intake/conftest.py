@@ -112,6 +112,7 @@ def api(database_url: str, synthetic_dir: Path, tmp_path: Path) -> Iterator[Api]
         data_dir=str(synthetic_dir),
         media_dir=tmp_path / "media",
         kpi_cache_seconds=0,  # tests read KPIs right after changing reports
+        ranking_min_reports=1,  # rank the few reports a test makes (the default is 20)
     )
     engine = make_engine(database_url)
     migrate(engine)

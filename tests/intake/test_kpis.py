@@ -62,6 +62,8 @@ def test_ranking(api: Api) -> None:
     assert [k["kelurahan_code"] for k in ranking["worst"]] == [KEL_B, KEL_A]
     best = ranking["best"][0]
     assert (best["rank"], best["reports"], best["resolved"]) == (1, 1, 1)
+    assert best["kelurahan_name"] == "Satu"  # names beside codes
+    assert best["kota"] == "Kota Sintetis"
     assert best["mean_resolution_h"] >= 0.0
     worst = ranking["worst"][0]  # open since before the other closed: a longer honest mean
     assert worst["mean_resolution_h"] > best["mean_resolution_h"]
@@ -130,3 +132,19 @@ def test_intake_gives_the_twins_figures_for_the_twins_records(api: Api, syntheti
         else:
             assert got[name] == pytest.approx(twin[name], rel=1e-6), name
     assert got["censored_resolution_share"] > 0  # open reports were part of the comparison
+
+
+def test_a_kelurahan_with_few_reports_is_not_ranked(api: Api) -> None:
+    """By default a kelurahan needs 20 reports to be ranked: a mean of two says nothing."""
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+
+    from intake.main import create_app
+
+    close_one(api)
+    post_report(api, POINT_B)
+    default = dataclasses.replace(api.settings, ranking_min_reports=20)
+    with TestClient(create_app(default)) as client:
+        ranking = client.get("/api/v1/kpis/ranking").json()
+    assert (ranking["count"], ranking["best"], ranking["worst"]) == (0, [], [])

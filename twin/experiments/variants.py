@@ -60,10 +60,12 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def apply_point(base: Scenario, point: dict[str, Any]) -> Scenario:
-    """`base` with every dotted field of `point` replaced (a grid point, a calibration candidate)."""
+    """`base` with every dotted field of `point` replaced (a grid point, a calibration candidate);
+    a key naming several fields, comma-separated, gives each of them the value."""
     scenario = base
-    for path, value in point.items():
-        scenario = replace_field(scenario, path, value)
+    for paths, value in point.items():
+        for path in paths.split(","):
+            scenario = replace_field(scenario, path, value)
     return scenario
 
 

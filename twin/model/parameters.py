@@ -121,7 +121,7 @@ class FloodParams:
     Attributes
     ----------
     days
-        Day numbers (0 = the first simulated day) that are flood days.
+        Day numbers (0 = the first day of the measured period) that are flood days.
     multiplier
         Total report volume on a flood day as a multiple of a normal day.
     flood_share

@@ -272,8 +272,8 @@ def run_scenario(
         "by_category": kpis_by(kpi_frame, "category", **observed)[
             ["reports", "mean_resolution_h", "resolved_share"]
         ].to_dict(orient="index"),
-        "best_15": ranked.head(15).index.tolist(),
-        "worst_15": ranked.tail(15).index.tolist()[::-1],
+        "best_15": _named(ranked.head(15)),
+        "worst_15": _named(ranked.tail(15).iloc[::-1]),
         "runtime_s": round(time.perf_counter() - started, 2),
     }
     summary["targets"] = judge_targets(kpis, scenario.targets)
@@ -285,3 +285,16 @@ def run_scenario(
         busy=busy,
         on_duty=on_duty,
     )
+
+
+def _named(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """Ranked kelurahan as code, name and kota (a summary names what it ranks)."""
+    return [
+        {
+            "code": str(code),
+            "name": str(row["kelurahan_name"]),
+            "kota": str(row["kota"]),
+            "rank": int(row["rank"]),
+        }
+        for code, row in rows.iterrows()
+    ]
