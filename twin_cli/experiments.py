@@ -162,8 +162,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """`twin validate`: every period's published figures against the twin, fitted and predicted;
     non-zero when a fitted (in-sample) figure misses its tolerance, or with ``--strict`` when a
     predicted one falls outside its interval."""
-    from twin.city.datadir import SCENARIO_DIR
-    from twin.experiments.assumptions import load_assumptions
     from twin.experiments.validation import periods_folder, validate, verdict
     from twin.reports.study_report import plot_validation, write_html
 
@@ -172,12 +170,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     unknown = [p for p in chosen if p not in periods]
     if unknown:
         raise TwinError(f"no period file for {unknown[0]}; choose from {', '.join(periods)}")
-    path = Path(args.assumptions) if args.assumptions else SCENARIO_DIR / "assumptions.toml"
-    assumptions = load_assumptions(path, periods[chosen[0]].base_scenario(args.days))
     length = f"{args.days}d" if args.days else "full"
     out = _output_dir(args, f"validation-{'-'.join(chosen)}-{length}-r{args.replications}")
-    table = validate(periods, chosen, args.replications, make_runner(args),
-                     assumptions=assumptions, days=args.days)  # fmt: skip
+    table = validate(periods, chosen, args.replications, make_runner(args), days=args.days)
     _record(args, out, [periods[p].base_scenario(args.days) for p in chosen])
     table.to_csv(out / "validation.csv", index=False)
     plot = plot_validation(table, out / "validation.png")

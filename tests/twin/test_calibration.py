@@ -22,7 +22,7 @@ from twin.experiments.inference import (
 )
 from twin.experiments.periods import load_period, load_periods
 from twin.experiments.replications import Runner, Task, run_task
-from twin.experiments.validation import PERIOD_DIR, validate
+from twin.experiments.validation import PERIOD_DIR, behaviour, validate
 from twin.experiments.variants import apply_point
 from twin_cli.main import main
 
@@ -144,11 +144,8 @@ def test_validation_predicts_a_never_fitted_period_from_the_fitted_posterior(
     fitted.write_text(fitted.read_text().replace("fit = true", 'fit = true\nposterior = "a.csv"'))
     _write(folder, "b-predicted", round(published, 4), fit=False)
     _write(folder, "c-missed", 0.99, fit=False)
-    (tmp_path / "r.toml").write_text(RANGES)
     periods = load_periods(folder)
-    assumptions = load_assumptions(tmp_path / "r.toml", periods["a-fitted"].base_scenario())
-    table = validate(periods, list(periods), 6, Runner(data_dir=str(synthetic_dir), workers=1),
-                     assumptions=assumptions)  # fmt: skip
+    table = validate(periods, list(periods), 6, Runner(data_dir=str(synthetic_dir), workers=1))
     rows = table.set_index(["period", "kpi"])
     assert rows.loc[("a-fitted", "resolved_share"), "role"] == "fitted"
     assert rows.loc[("a-fitted", "resolved_share"), "pass"]
@@ -160,6 +157,66 @@ def test_validation_predicts_a_never_fitted_period_from_the_fitted_posterior(
     miss = rows.loc[("c-missed", "resolved_share")]
     assert not miss["in_interval"]
     assert not miss["pass"]
+
+
+def test_a_prediction_takes_each_other_period_s_behaviour_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "periods"
+    a = _write(folder, "a", 0.8)
+    _write(folder, "b", 0.8)
+    a.write_text(a.read_text().replace('"crews.proof_min"]', "]"))  # a fits one field only
+    periods = load_periods(folder)
+    posteriors = {
+        "a": pd.DataFrame({"coordination.unanswered_share": [0.1, 0.2], "weight": [1.0, 3.0]}),
+        "b": pd.DataFrame({"coordination.unanswered_share": [0.4], "crews.proof_min": [9.0],
+                           "weight": [5.0]}),
+    }  # fmt: skip
+    pooled = behaviour(periods, ["a", "b"], posteriors)
+    # each period weighs 1 in all; a's draws take a's scenario value of the field it does not fit
+    assert pooled["weight"].tolist() == [0.25, 0.75, 1.0]
+    scenario_proof = periods["a"].base_scenario(1).crews.proof_min
+    assert pooled["crews.proof_min"].tolist() == [scenario_proof, scenario_proof, 9.0]
+    checks = {(n, c): d for n, c, d in plan_checks(periods, posteriors)}
+    assert set(checks) == {("a", "in-sample"), ("a", "leave-one-out"), ("b", "in-sample"),
+                           ("b", "leave-one-out")}  # fmt: skip
+    assert {d["coordination.unanswered_share"] for d in checks[("a", "leave-one-out")]} == {0.4}
+
+
+def plan_checks(periods: dict, posteriors: dict) -> list:  # type: ignore[type-arg]
+    import twin.experiments.validation as v
+
+    original = v.load_posterior
+    v.load_posterior = lambda p: posteriors.get(p.name)  # type: ignore[assignment]
+    try:
+        return v.plan(periods, list(periods), 8, 0)
+    finally:
+        v.load_posterior = original
+
+
+def test_a_period_s_own_range_replaces_the_assumptions_file_s(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p", 0.8)
+    text = path.read_text().replace(
+        "\n[[published]]", '\n[ranges."crews.proof_min"]\nlow = 3.0\nhigh = 4.0\n\n[[published]]', 1
+    )
+    path.write_text(text)
+    period = load_period(path)
+    (tmp_path / "r.toml").write_text(RANGES)
+    assumptions = load_assumptions(tmp_path / "r.toml", period.base_scenario())
+    ranges = calibration_ranges(period, assumptions)
+    assert [(a.field, a.low, a.high) for a in ranges] == [
+        ("coordination.unanswered_share", 0.0, 0.5), ("crews.proof_min", 3.0, 4.0)]  # fmt: skip
+    path.write_text(text.replace("low = 3.0", "low = 5.0"))
+    with pytest.raises(ScenarioError, match=r"ranges: crews\.proof_min: low 5 > high 4"):
+        calibration_ranges(load_period(path), assumptions)
+    path.write_text(text.replace("high = 4.0", "high = -4.0").replace("low = 3.0", "low = -5.0"))
+    with pytest.raises(ScenarioError, match="outside what the scenario accepts"):
+        calibration_ranges(load_period(path), assumptions)
+    path.write_text(
+        text.replace('[ranges."crews.proof_min"]', '[ranges."crews.rework_probability"]')
+    )
+    with pytest.raises(
+        ScenarioError, match=r"ranges: crews\.rework_probability is not in calibrate"
+    ):
+        load_period(path)
 
 
 @pytest.mark.parametrize(

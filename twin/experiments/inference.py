@@ -139,15 +139,25 @@ def committed_calibration(period: Period) -> Calibration:
 
 
 def calibration_ranges(period: Period, assumptions: list[Assumption]) -> list[Assumption]:
-    """The ranges of the parameters `period` fits, from the assumptions file; one clear error for
-    a parameter the file does not list."""
+    """The ranges of the parameters `period` fits: the period file's own (``[ranges]``, checked
+    against its scenario) or else the assumptions file's; one clear error for a parameter
+    neither gives."""
+    from twin.experiments.assumptions import parse_assumption
+
     by_field = {a.field: a for a in assumptions}
+    base = period.base_scenario(period.calibration_days)
+    out = []
     for field in period.calibrate:
-        if field not in by_field:
+        if field in period.ranges:
+            where = f"{period.path}: ranges: {field}"
+            out.append(parse_assumption(field, period.ranges[field], base, where))
+        elif field in by_field:
+            out.append(by_field[field])
+        else:
             raise ScenarioError(
                 f"{period.path}: calibrate: {field} has no plausible range in the assumptions file"
             )
-    return [by_field[f] for f in period.calibrate]
+    return out
 
 
 def calibrate_abc(

@@ -28,7 +28,7 @@ from twin.experiments.variants import apply_point
 from twin.model.scenario import Scenario, load_scenario
 
 PERIOD_KEYS = {"description", "start", "end", "scenario", "fit", "calibrate", "calibration_days",
-               "posterior", "published"}  # fmt: skip
+               "ranges", "posterior", "published"}  # fmt: skip
 FIGURE_KEYS = {"kpi", "value", "tolerance", "relative", "role", "source"}
 ROLES = ("volume", "target")
 
@@ -94,6 +94,9 @@ class Period:
         The assumed parameters its calibration fits (ranges from the assumptions file).
     calibration_days
         Measured days while fitting (None: the whole period).
+    ranges
+        Plausible ranges of this period only (``{field: {low, high, unit, source}}``), replacing
+        the assumptions file's for its calibration; checked by `calibration_ranges`.
     posterior
         The accepted parameter sample of its calibration (a CSV), when there is one.
     figures
@@ -109,6 +112,7 @@ class Period:
     fit: bool
     calibrate: tuple[str, ...]
     calibration_days: int | None
+    ranges: dict[str, Any]
     posterior: Path | None
     figures: tuple[Target, ...]
 
@@ -179,13 +183,19 @@ def load_period(path: Path) -> Period:
     days = data.get("calibration_days")
     if days is not None and (not isinstance(days, int) or days < 1):
         raise ScenarioError(f"{path}: calibration_days must be a whole number >= 1")
+    ranges = data.get("ranges", {})
+    if not isinstance(ranges, dict):
+        raise ScenarioError(f'{path}: ranges: expected tables [ranges."field"] with low and high')
+    outside = [f for f in ranges if f not in calibrate]
+    if outside:
+        raise ScenarioError(f"{path}: ranges: {outside[0]} is not in calibrate")
     posterior = (path.parent / str(data["posterior"])).resolve() if "posterior" in data else None
     if posterior is not None and not posterior.is_file():
         raise ScenarioError(f"{path}: posterior: {posterior} not found (run twin calibrate)")
     return Period(
         name=path.stem, path=path, description=str(data.get("description", "")), start=start,
         end=end, scenario=scenario, fit=fit, calibrate=calibrate, calibration_days=days,
-        posterior=posterior, figures=figures,
+        ranges=ranges, posterior=posterior, figures=figures,
     )  # fmt: skip
 
 

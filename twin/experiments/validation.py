@@ -17,9 +17,10 @@ in-sample
     interval holds the dice only): its targets were *fitted*. Passes when the published value
     lies within tolerance of the simulated mean (the exit code counts these).
 leave-one-out
-    A fitted period predicted from its published volume with the parameters the *other* fitted
-    periods' calibrations accepted (pooled, each period weighted equally); a parameter only the
-    held-out period fits is drawn from its plausible range. Its targets are *predicted*.
+    A fitted period predicted from its published volume with the behaviour the *other* fitted
+    periods' calibrations accepted (their accepted draws pooled, each period weighted equally;
+    a field one of them does not fit takes that period's scenario value, so each draw is one
+    period's behaviour, whole). Its targets are *predicted*.
 never-fitted
     A period with ``fit = false``, predicted from every fitted period's accepted sample.
 
@@ -38,13 +39,13 @@ from twin.errors import ScenarioError
 from twin.experiments.inference import resample
 from twin.experiments.periods import Period, Target, load_periods
 from twin.experiments.replications import Task
-from twin.experiments.variants import apply_point
+from twin.experiments.variants import apply_point, scenario_to_dict
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from twin.experiments.assumptions import Assumption
     from twin.experiments.replications import Runner
+    from twin.model.scenario import Scenario
 
 __all__ = ["PERIOD_DIR", "Target", "load_periods", "load_posterior", "validate"]
 
@@ -64,64 +65,65 @@ def load_posterior(period: Period) -> pd.DataFrame | None:
     return table[[*period.calibrate, "weight"]]
 
 
-def _pooled(posteriors: list[pd.DataFrame]) -> pd.DataFrame:
-    """Accepted samples of several periods as one, each period's weights summing to 1."""
-    parts = [p.assign(weight=p["weight"] / p["weight"].sum()) for p in posteriors]
+def field_value(scenario: Scenario, field: str) -> float:
+    """The value of a dotted field (of the first, when several are tied by commas)."""
+    node: Any = scenario_to_dict(scenario)
+    for part in field.split(",")[0].split("."):
+        node = node[part]
+    return float(node)
+
+
+def behaviour(
+    periods: dict[str, Period], sources: list[str], posteriors: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """The accepted draws of the `sources` periods as one sample, each period's weights summing
+    to 1; every field any of them fits is filled, in a period that does not fit it, with that
+    period's scenario value: each row is one period's behaviour, whole."""
+    fields = list(dict.fromkeys(f for n in sources for f in periods[n].calibrate))
+    parts = []
+    for name in sources:
+        part = posteriors[name].copy()
+        part["weight"] = part["weight"] / part["weight"].sum()
+        scenario = periods[name].base_scenario(1)
+        for field in fields:
+            if field not in part.columns:
+                part[field] = field_value(scenario, field)
+        parts.append(part[[*fields, "weight"]])
     return pd.concat(parts, ignore_index=True)
 
 
-def _draws(
-    posterior: pd.DataFrame | None,
-    fields: tuple[str, ...],
-    ranges: dict[str, Assumption],
-    n: int,
-    seed: int,
-) -> list[dict[str, float]]:
-    """`n` parameter draws for `fields`: from `posterior` where it has the field, else uniform
-    over the field's plausible range (nothing informs it)."""
-    rng = np.random.default_rng(seed)
-    sample = resample(posterior, n, seed) if posterior is not None else None
-    draws: list[dict[str, float]] = [{} for _ in range(n)]
-    for field in fields:
-        if sample is not None and field in sample.columns and sample[field].notna().all():
-            values = sample[field].to_numpy(dtype=float)
-        else:
-            a = ranges[field]
-            values = rng.uniform(a.low, a.high, size=n)
-        for draw, v in zip(draws, values, strict=True):
-            draw[field] = float(v)
-    return draws
-
-
 def plan(
-    periods: dict[str, Period],
-    chosen: list[str],
-    ranges: dict[str, Assumption],
-    runs: int,
-    seed: int,
+    periods: dict[str, Period], chosen: list[str], runs: int, seed: int
 ) -> list[tuple[str, str, list[dict[str, float]]]]:
-    """The checks to run: (period, check, parameter draws) for each chosen period."""
-    posteriors = {n: load_posterior(p) for n, p in periods.items() if p.fit}
-    fitted = {n: post for n, post in posteriors.items() if post is not None}
+    """The checks to run: (period, check, parameter draws) for each chosen period.
+
+    A period's own check draws from its own accepted sample (without one: its scenario's values,
+    the dice only); a predicted one draws whole behaviours from the other fitted periods'.
+    """
+    posteriors = {
+        n: post for n, p in periods.items() if p.fit and (post := load_posterior(p)) is not None
+    }
+
+    def records(sample: pd.DataFrame, fields: list[str]) -> list[dict[str, float]]:
+        return [{f: float(row[f]) for f in fields} for _, row in sample.iterrows()]
+
     checks = []
     for name in chosen:
         period = periods[name]
         if period.fit:
-            own = posteriors[name]  # without one: the scenario's own values, the dice only
-            draws = _draws(own, period.calibrate, ranges, runs, seed) if own is not None else None
-            checks.append((name, "in-sample", draws or [{} for _ in range(runs)]))
-            others = [post for n, post in fitted.items() if n != name]
-            if others:
-                fields = tuple(
-                    dict.fromkeys(f for n in fitted if n != name for f in periods[n].calibrate)
-                )
-                fields = tuple(dict.fromkeys([*fields, *period.calibrate]))
-                draws = _draws(_pooled(others), fields, ranges, runs, seed)
-                checks.append((name, "leave-one-out", draws))
-        else:
-            fields = tuple(dict.fromkeys(f for n in fitted for f in periods[n].calibrate))
-            pooled = _pooled(list(fitted.values())) if fitted else None
-            checks.append((name, "never-fitted", _draws(pooled, fields, ranges, runs, seed)))
+            own = posteriors.get(name)
+            draws = (
+                records(resample(own, runs, seed), list(period.calibrate))
+                if own is not None
+                else [{} for _ in range(runs)]
+            )
+            checks.append((name, "in-sample", draws))
+        others = [n for n in posteriors if n != name]
+        if others:
+            pooled = behaviour(periods, others, posteriors)
+            fields = [c for c in pooled.columns if c != "weight"]
+            check = "leave-one-out" if period.fit else "never-fitted"
+            checks.append((name, check, records(resample(pooled, runs, seed), fields)))
     return checks
 
 
@@ -131,7 +133,6 @@ def validate(
     runs: int,
     runner: Runner,
     *,
-    assumptions: list[Assumption],
     days: int | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -142,14 +143,7 @@ def validate(
         raise ScenarioError(f"no period file for {unknown[0]}; choose from {', '.join(periods)}")
     if runs < 2:
         raise ScenarioError(f"--replications must be >= 2 for an interval, got {runs}")
-    ranges = {a.field: a for a in assumptions}
-    for period in periods.values():
-        for field in period.calibrate:
-            if field not in ranges:
-                raise ScenarioError(
-                    f"{period.path}: calibrate: {field} has no plausible range in the assumptions file"
-                )
-    checks = plan(periods, chosen, ranges, runs, seed)
+    checks = plan(periods, chosen, runs, seed)
     bases = {name: periods[name].base_scenario(days) for name in chosen}
     tasks = [
         Task((name, check, i), apply_point(bases[name], draw), i, runner.data_dir)
