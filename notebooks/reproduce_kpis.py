@@ -39,7 +39,12 @@ from IPython.display import Image, display
 
 from twin.city.datadir import SCENARIO_DIR
 from twin.experiments.assumptions import load_assumptions
-from twin.experiments.inference import committed_calibration, marginals, trade_offs
+from twin.experiments.inference import (
+    calibration_ranges,
+    committed_calibration,
+    marginals,
+    trade_offs,
+)
 from twin.experiments.replications import Runner
 from twin.experiments.validation import PERIOD_DIR, load_periods, validate, verdict
 from twin.reports.study_report import plot_posterior, plot_validation
@@ -78,14 +83,13 @@ pd.DataFrame(
 # |r| = 0.5 *trades off*: one compensates the other along a ridge.
 
 # %%
-ranges = {a.field: a for a in assumptions}
 region = {}
 for name, period in periods.items():
     if not period.fit:
         continue
     fit = committed_calibration(period)
     region[name] = (
-        marginals(fit, [ranges[f] for f in period.calibrate]),
+        marginals(fit, calibration_ranges(period, assumptions)),
         trade_offs(fit),
     )
     print(f"\n{name}: {len(fit.population)} accepted draws, "
@@ -106,7 +110,7 @@ for name, period in periods.items():
 # %%
 runner = Runner(data_dir=data_dir, workers=int(os.environ.get("NOTEBOOK_WORKERS", "2")))
 table = pd.concat(
-    [validate(periods, [name], RUNS, runner, assumptions=assumptions, days=days)
+    [validate(periods, [name], RUNS, runner, days=days)
      for name, days in DAYS.items()],
     ignore_index=True,
 )  # fmt: skip

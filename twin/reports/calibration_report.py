@@ -50,7 +50,7 @@ def write_calibrated(period: Period, chosen: dict[str, float], report: Path, out
     where = Path(os.path.relpath(report.resolve(), out.parent.resolve())).as_posix()
     lines = [
         f"# Calibrated by `twin calibrate {period.name}`: ABC-SMC over the plausible ranges of",
-        f"# {', '.join(chosen)}; these are the accepted draw closest to the published figures.",
+        f"# {', '.join(chosen)}; these values are the accepted draw closest to the published figures.",
         f"# The set of values consistent with them (accepted draws, ranges, trade-offs): {where}/",
         f"base = {json.dumps(base)}",
         f"description = {json.dumps(f'{period.name}, calibrated (report: {where}/report.html)')}",
@@ -61,9 +61,10 @@ def write_calibrated(period: Period, chosen: dict[str, float], report: Path, out
         "run": {"start_date": period.start.isoformat()},
         "demand": {"reports_per_day": period.volume.published},
     }
-    for path, value in chosen.items():
-        section, _, key = path.rpartition(".")
-        tables.setdefault(section, {})[key] = float(f"{value:.6g}")
+    for paths, value in chosen.items():
+        for path in paths.split(","):  # tied fields take the same value
+            section, _, key = path.rpartition(".")
+            tables.setdefault(section, {})[key] = float(f"{value:.6g}")
     for section, values in tables.items():
         lines.append(f"[{section}]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
