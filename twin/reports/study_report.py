@@ -189,6 +189,13 @@ def plot_validation(table: pd.DataFrame, out: Path) -> Path:
     return save_figure(fig, out)
 
 
+def _short(field: str) -> str:
+    """A parameter's label: without its section, tied fields (comma-separated) as one."""
+    fields = field.split(",")
+    first = fields[0].replace("coordination.", "").replace("demand.", "").replace("agencies.", "")
+    return f"{first} (x{len(fields)} tied)" if len(fields) > 1 else first
+
+
 def plot_posterior(population: pd.DataFrame, fields: list[str], out: Path) -> Path:
     """The calibration region: every pair of fitted parameters among the accepted draws (colour:
     distance in units of the published tolerance), each parameter's histogram on the diagonal."""
@@ -204,9 +211,9 @@ def plot_posterior(population: pd.DataFrame, fields: list[str], out: Path) -> Pa
                 ax.scatter(population[fx], population[fy], c=population["distance"],
                            cmap="viridis_r", s=12)  # fmt: skip
             if i == n - 1:
-                ax.set_xlabel(fx.replace("coordination.", "").replace("demand.", ""), fontsize=8)
+                ax.set_xlabel(_short(fx), fontsize=8)
             if j == 0:
-                ax.set_ylabel(fy.replace("coordination.", "").replace("demand.", ""), fontsize=8)
+                ax.set_ylabel(_short(fy), fontsize=8)
             ax.tick_params(labelsize=7)
     fig.suptitle("accepted parameter draws (ABC-SMC): the calibration region")
     fig.tight_layout()
