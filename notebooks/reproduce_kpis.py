@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -50,7 +52,7 @@ from twin.experiments.validation import PERIOD_DIR, load_periods, validate, verd
 from twin.reports.study_report import plot_posterior, plot_validation
 
 RUNS = int(os.environ.get("NOTEBOOK_REPLICATIONS", "3"))  # runs per period and check
-DAYS = {"jakarta-2016": 7, "jakarta-2019": 7, "jakarta-2020": 7, "jakarta-2024": 42}
+DAYS = {"jakarta-2016": 31, "jakarta-2019": 7, "jakarta-2020": 7, "jakarta-2024": 42}  # 2016 whole, as fitted
 data_dir = os.environ.get("TWIN_DATA_DIR")  # None: the twin's own search order
 figures = Path("notebook_figures")
 figures.mkdir(exist_ok=True)
