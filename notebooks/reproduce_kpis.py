@@ -34,6 +34,7 @@
 
 # %%
 import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -54,8 +55,7 @@ from twin.reports.study_report import plot_posterior, plot_validation
 RUNS = int(os.environ.get("NOTEBOOK_REPLICATIONS", "3"))  # runs per period and check
 DAYS = {"jakarta-2016": 31, "jakarta-2019": 7, "jakarta-2020": 7, "jakarta-2024": 42}  # 2016 whole, as fitted
 data_dir = os.environ.get("TWIN_DATA_DIR")  # None: the twin's own search order
-figures = Path("notebook_figures")
-figures.mkdir(exist_ok=True)
+figures = Path(tempfile.mkdtemp(prefix="reproduce_kpis-"))  # the PNGs shown inline below
 pd.set_option("display.width", 160)
 periods = load_periods(PERIOD_DIR)
 assumptions = load_assumptions(
