@@ -246,7 +246,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(
         f"\n{fit.simulations} runs in {fit.seconds:.0f} s; final tolerance {fit.epsilon:.2f} x the "
         f"published ones; {len(fit.consistent)} of {len(fit.population)} accepted draws within "
-        "every published tolerance"
+        f"every published tolerance (effective sample size {fit.effective_size:.1f})"
     )
     print(f"wrote {path} (the closest accepted draw) and {report}/ (posterior.csv, report.html)")
     if not args.out:

@@ -94,6 +94,7 @@ def test_abc_pins_down_the_parameter_the_figures_inform_and_not_the_other(
                         generations=6, workers=1, data_dir=str(synthetic_dir), seed=1)  # fmt: skip
     assert fit.epsilon <= 1.0  # reached the published tolerance
     assert len(fit.consistent) == len(fit.population)
+    assert 1.0 <= fit.effective_size <= len(fit.population)
     table = marginals(fit, ranges).set_index("parameter")
     share = table.loc["coordination.unanswered_share"]
     # the resolved share pins the never-picked-up share near its truth...
@@ -113,6 +114,7 @@ def test_trade_offs_and_quantiles_from_a_known_sample() -> None:
     pop = pd.DataFrame({"x": a, "y": 1 - a + rng.normal(0, 0.02, 400), "z": rng.uniform(0, 1, 400),
                         "weight": 1 / 400, "distance": 0.5})  # fmt: skip
     fit = Calibration("p", ["x", "y", "z"], pop, pd.DataFrame({"epsilon": [1.0]}), 400, 1.0)
+    assert fit.effective_size == pytest.approx(400)  # equal weights: every draw counts
     pairs = trade_offs(fit).set_index(["parameter_a", "parameter_b"])
     assert pairs.loc[("x", "y"), "correlation"] < -0.95
     assert pairs.loc[("x", "y"), "trade_off"]

@@ -118,6 +118,14 @@ class Calibration:
         return self.population[self.population["distance"] <= 1.0]
 
     @property
+    def effective_size(self) -> float:
+        """Kish's effective sample size of the weighted accepted draws (1 / sum of w squared):
+        how many equally weighted draws they are worth."""
+        w = self.population["weight"].to_numpy(dtype=float)
+        w = w / w.sum()
+        return float(1.0 / (w**2).sum())
+
+    @property
     def epsilon(self) -> float:
         """The final generation's tolerance (in units of the published tolerances)."""
         return float(self.generations["epsilon"].iloc[-1])

@@ -32,7 +32,8 @@ def write_calibration_report(
     note = (
         f"ABC-SMC (pyabc): {calibration.simulations} runs in {calibration.seconds:.0f} s; final "
         f"tolerance {calibration.epsilon:.2f} x the published tolerances; {consistent} of "
-        f"{len(calibration.population)} accepted draws within every published tolerance."
+        f"{len(calibration.population)} accepted draws within every published tolerance; "
+        f"effective sample size {calibration.effective_size:.1f}."
     )
     write_html(out / "report.html", f"Calibration of {calibration.period}",
                [("Each parameter's range among the accepted draws", marginals),
