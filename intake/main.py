@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
+import re
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from intake.cache import RecentResults
 from intake.config import Settings
 from intake.db import make_engine, migrate
-from intake.deps import Service
-from intake.errors import ApiError
+from intake.deps import Service, authenticate_key, authenticate_officer, client_address
+from intake.errors import ApiError, describe_errors
+from intake.fastpath import ReportFastPath
 from intake.openapi import corrected_openapi
 from intake.writer import GroupCommitWriter
 from twin.city.datadir import resolve_data_dir
@@ -31,26 +35,15 @@ from twin.city.kelurahan import KelurahanIndex, load_kelurahan
 
 log = logging.getLogger(__name__)
 
+UNUSABLE = "the request holds a value the database cannot take (such as a NUL character)"
+AUTH_HEADERS = (b"x-api-key", b"authorization")
+SECRET_SEGMENT = re.compile(r"[^/.]{16,}")  # a token or a photo name, not an id or a word
 ErrorRenderer = Any  # (request, status, message) -> Response
 
 
 def describe_validation(exc: RequestValidationError) -> tuple[int, str]:
     """One line for a validation failure; malformed JSON is a 400, the rest 422."""
     return describe_errors(exc.errors())
-
-
-def describe_errors(errors: Sequence[Any]) -> tuple[int, str]:
-    """One line for a list of pydantic errors: ``field: problem; ...`` (malformed JSON: 400)."""
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "malformed JSON body"
-    parts = []
-    for e in errors[:5]:
-        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
-        if e.get("type") == "extra_forbidden":
-            message = "this field may not be set by a client"
-        parts.append(f"{where}: {message}")
-    return 422, "; ".join(parts)
 
 
 class BodyLimit:
@@ -92,6 +85,81 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+def loggable(path: str) -> str:
+    """`path` for a log line: long segments (tracking tokens, photo names) replaced."""
+    return SECRET_SEGMENT.sub("<redacted>", path)
+
+
+class CredentialsFirst:
+    """Check the credentials of a POST that needs them before its body is read.
+
+    FastAPI reads a body before it solves the dependencies that authenticate: a client without
+    a key could make the server read 12 MB to answer 401. The routes' own dependencies still
+    check (from the cache) and keep the contract; this only answers earlier.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        service = scope["app"].state.service
+        headers = {k: v for k, v in scope["headers"] if k in AUTH_HEADERS}
+        try:
+            if path.rstrip("/") == "/api/v1/reports":
+                key = headers.get(b"x-api-key", b"").decode("latin-1")
+                authenticate_key(service, key, client_address(scope))
+            elif path.startswith(("/api/v1/officer/", "/api/v1/coordinator/")):
+                bearer = headers.get(b"authorization", b"").decode("latin-1")
+                authenticate_officer(service, bearer, client_address(scope))
+        except ApiError as exc:
+            response = render_error(Request(scope), exc.status, exc.message)
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class CatchAll:
+    """Answer an unexpected exception 500 and log one line: its kind, method and path.
+
+    Starlette's own handler for ``Exception`` re-raises after answering, so the server would
+    print a traceback (which may quote a request's values) and drop the keep-alive connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.error(
+                "unexpected %s on %s %s",
+                type(exc).__name__,
+                scope["method"],
+                loggable(scope["path"]),
+            )
+            if started:  # too late for a status: the server ends the connection
+                return
+            response = render_error(Request(scope), 500, "internal error")
+            await response(scope, receive, send)
+
+
 def render_error(request: Request, status: int, message: str) -> Response:
     """JSON ``{"detail": ...}``, or the Open311 error list on Open311 paths."""
     if request.url.path.startswith("/open311/"):
@@ -107,8 +175,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     api = create_api(settings)
     if not settings.fast_path:
         return api
-    from intake.fastpath import ReportFastPath
-
     return ReportFastPath(api, max_bytes=settings.max_body_bytes)
 
 
@@ -141,10 +207,12 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.service.photo_pool.shutdown()
             writer.close()
             engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's scripts served by the app: they work offline
+    app = FastAPIOffline(
         title="jakarta-twin intake",
         version="1.0",
         description=(
@@ -173,16 +241,21 @@ def create_api(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return render_error(request, exc.status_code, str(exc.detail))
+        response = render_error(request, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # a 405 names the allowed methods (Allow)
+        return response
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return render_error(request, 500, "internal error")
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> Response:
+        # a value the database refuses (e.g. NUL on PostgreSQL) is the client's, and permanent
+        log.warning("DataError on %s %s", request.method, loggable(request.url.path))
+        return render_error(request, 422, UNUSABLE)
 
-    from intake.routes import health, kpis, officers, open311, reports
+    from intake.routes import health, kpis, media, officers, open311, reports
 
-    for module in (health, reports, officers, kpis, open311):
+    for module in (health, reports, officers, kpis, open311, media):
         app.include_router(module.router)
+    app.add_middleware(CredentialsFirst)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(CatchAll)  # type: ignore[arg-type]
     return app

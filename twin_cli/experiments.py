@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from twin.city.datadir import output_root
 from twin.errors import TwinError
-from twin.reports.study_report import number
 from twin_cli.common import add_data_option, add_parallel_options
 
 if TYPE_CHECKING:
@@ -16,6 +15,14 @@ if TYPE_CHECKING:
 
     from twin.experiments.replications import Runner
     from twin.model.scenario import Scenario
+
+
+def number(value: float) -> str:
+    """`twin.reports.study_report.number`, imported when a study prints: `twin run` then starts
+    without the studies' imports (scipy.stats among them)."""
+    from twin.reports.study_report import number as formatted
+
+    return formatted(value)
 
 
 def make_runner(args: argparse.Namespace) -> Runner:

@@ -14,8 +14,6 @@ from twin.reports.folders import claim_output_dir, slug
 from twin_cli.common import add_data_option, add_parallel_options
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
-
     from twin.city.assembly import City
     from twin.model.runner import RunResult
     from twin.model.scenario import Scenario
@@ -57,11 +55,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--days must be >= 1, got {days}")
     default = output_root() / slug(f"{scenario.name}-seed{seed}-{days}d")
     out = claim_output_dir(Path(args.out) if args.out else default, overwrite=args.overwrite)
-    from twin.reports.run_files import plotting_process
-
-    with plotting_process() as plotter:  # imports matplotlib on another core while the model runs
-        result, city = _simulate(args, scenario, seed=seed, days=days, replication=0)
-        _write(args, result, city, out, plotter=plotter)
+    result, city = _simulate(args, scenario, seed=seed, days=days, replication=0)
+    _write(args, result, city, out)
     return 0
 
 
@@ -84,21 +79,14 @@ def _simulate(
     return result, city
 
 
-def _write(
-    args: argparse.Namespace,
-    result: RunResult,
-    city: City,
-    out: Path,
-    *,
-    plotter: Executor | None = None,
-) -> dict[str, Any]:
+def _write(args: argparse.Namespace, result: RunResult, city: City, out: Path) -> dict[str, Any]:
     from twin.reports.provenance import collect
     from twin.reports.run_files import format_summary, write_run
 
     record = collect(
         [result.scenario], data_dir=city.paths.root, started_at=args.started_at, argv=args.argv
     )
-    written = write_run(result, city, out, provenance=record, plotter=plotter)
+    written = write_run(result, city, out, provenance=record)
     print(format_summary(result.summary))
     plots = sum(1 for p in written if p.suffix == ".png")
     print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and {plots} PNG plots")
@@ -165,7 +153,7 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
             f"{results['reports']:,} reports ({results['ppsu_jobs']:,} PPSU jobs, {results['agency_jobs']:,} "
             f"agency jobs, every stage queueing); bare SimPy loop pushing the same "
             f"{results['resource_requests']:,} resource requests: {results['bare_simpy_s']:.2f} s, "
-            f"ratio {results['ratio_to_bare_simpy']:.2f}"
+            f"ratio {results['ratio_to_bare_simpy']:.2f} (CPU time: {results['ratio_to_bare_simpy_cpu']:.2f})"
         )
     return 0
 

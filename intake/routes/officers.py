@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake import photos, store, workflow
 from intake.deps import CoordinatorDep, OfficerDep, ServiceDep
+from intake.errors import NAME_PATTERN, TEXT_PATTERN, ApiError
 from intake.models import OfficerReport, OfficerReports, ReportId, officer_view
 
 MAX_NOTE = 1000
@@ -32,15 +33,22 @@ coordinator_router = APIRouter(prefix="/api/v1/coordinator", tags=["coordinators
 class Dispatch(BaseModel):
     """The field crew sent to a report."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    crew: str = Field(min_length=1, max_length=100, description="the crew's name or call sign")
+    model_config = ConfigDict(extra="forbid")
+    crew: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=NAME_PATTERN,
+        description="the crew's name or call sign",
+    )
 
 
 class Handover(BaseModel):
     """The agency (dinas) a report is handed over to."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    agency: str = Field(min_length=1, max_length=100, description="the receiving agency")
+    model_config = ConfigDict(extra="forbid")
+    agency: str = Field(
+        min_length=1, max_length=100, pattern=NAME_PATTERN, description="the receiving agency"
+    )
 
 
 @officer_router.get("/queue", response_model=OfficerReports, responses={401: NOT_FOUND[401]})
@@ -58,7 +66,10 @@ def queue(
             limit=page_size,
             offset=(page - 1) * page_size,
         )
-    return OfficerReports(data=[officer_view(row) for row in rows], count=count)
+    return OfficerReports(
+        data=[officer_view(row, public_url=service.settings.public_url) for row in rows],
+        count=count,
+    )
 
 
 @officer_router.get("/reports/{report_id}", response_model=OfficerReport, responses=NOT_FOUND)
@@ -68,7 +79,11 @@ def officer_report(report_id: ReportId, officer: OfficerDep, service: ServiceDep
         row = workflow.scoped_report(
             conn, report_id=report_id, kelurahan_code=officer["kelurahan_code"]
         )
-        return officer_view(row, store.report_history(conn, report_id=report_id))
+        return officer_view(
+            row,
+            store.report_history(conn, report_id=report_id),
+            public_url=service.settings.public_url,
+        )
 
 
 @officer_router.post("/reports/{report_id}/claim", response_model=OfficerReport, responses=CHANGE)
@@ -81,14 +96,15 @@ def claim(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> Offi
             kelurahan_code=officer["kelurahan_code"],
             officer_id=officer["id"],
         )
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 @officer_router.post(
     "/reports/{report_id}/resolve",
     response_model=OfficerReport,
     responses={**CHANGE, 403: {"description": "claimed by another officer"},
-               413: {"description": "photo over the byte or pixel limit"},
+               413: {"description": "photo over the byte, pixel or decoding-memory limit"},
+               503: {"description": "too many photos at once: retry after Retry-After"},
                415: {"description": "photo neither JPEG nor PNG"},
                422: {"description": "photo missing, corrupt or truncated"}},
 )  # fmt: skip
@@ -97,7 +113,7 @@ def resolve(
     officer: OfficerDep,
     service: ServiceDep,
     photo: Annotated[UploadFile, File(description="proof photo, JPEG or PNG")],
-    note: Annotated[str | None, Form(max_length=MAX_NOTE)] = None,
+    note: Annotated[str | None, Form(max_length=MAX_NOTE, pattern=TEXT_PATTERN)] = None,
 ) -> OfficerReport:
     """Close a report you claimed (``proses`` -> ``selesai``) with a proof photo.
 
@@ -110,13 +126,22 @@ def resolve(
             conn, report_id=report_id, kelurahan_code=kelurahan, officer_id=officer_id
         )
     settings = service.settings
-    data = photos.read_limited(photo.file, max_bytes=settings.max_photo_bytes)
-    name = photos.store_photo(
-        data,
-        media_dir=settings.media_dir,
-        max_bytes=settings.max_photo_bytes,
-        max_pixels=settings.max_photo_pixels,
-    )
+    # a few photos at a time, so concurrent uploads cannot take all the memory (issue 17)
+    if not service.photo_slots.acquire(timeout=settings.photo_wait_seconds):
+        raise ApiError(503, "too many photos are being processed; retry shortly", retry_after=5)
+    try:
+        data = photos.read_limited(photo.file, max_bytes=settings.max_photo_bytes)
+        # in the photo threads: the large buffers stay in their few malloc arenas
+        name = service.photo_pool.submit(
+            photos.store_photo,
+            data,
+            media_dir=settings.media_dir,
+            max_bytes=settings.max_photo_bytes,
+            max_pixels=settings.max_photo_pixels,
+            max_decode_bytes=settings.max_photo_decode_bytes,
+        ).result()
+    finally:
+        service.photo_slots.release()
     try:
         with service.engine.begin() as conn:
             row = workflow.resolve(
@@ -130,7 +155,7 @@ def resolve(
     except BaseException:
         photos.remove_photo(settings.media_dir, name)
         raise
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 @coordinator_router.post(
@@ -144,7 +169,7 @@ def coordinate(
         row = workflow.coordinate(
             conn, report_id=report_id, kelurahan_code=coordinator["kelurahan_code"]
         )
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 @coordinator_router.post(
@@ -158,7 +183,7 @@ def dispatch(
         row = workflow.dispatch(
             conn, report_id=report_id, kelurahan_code=coordinator["kelurahan_code"], crew=body.crew
         )
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 @coordinator_router.post(
@@ -175,7 +200,7 @@ def handover(
             kelurahan_code=coordinator["kelurahan_code"],
             agency=body.agency,
         )
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 router = APIRouter()

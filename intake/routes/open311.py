@@ -26,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from intake import store
-from intake.deps import Service, ServiceDep
+from intake.deps import Service, ServiceDep, client_address
 from intake.errors import ApiError
+from intake.models import COORDINATE_DECIMALS, photo_url
 from intake.routes.reports import check_idempotency_key, create_report, locate_or_422
 from intake.search import MAX_ID, latest_notes, list_reports
 from twin.entities import CATEGORIES, OPEN_STATUSES, STATUSES
@@ -85,23 +86,46 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 PHONE = re.compile(r"\+?[0-9 ()-]{5,40}")
 URL = re.compile(r"https?://\S+")
 REQUEST_ID = re.compile(r"[0-9]{1,10}")
+STATUS_LIST = r"^(open|closed)(,(open|closed))*$"
+TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # uuid4
 # a '+' of a UTC offset arrives as a space when the client did not percent-encode it
 UNENCODED_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+# what `_field` and `post_request` enforce, as JSON Schema (kept next to the checks it describes)
+XML_TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ud800-\\udfff\\ufffe\\uffff]*$"  # = NOT_XML
+FORM_RULES: dict[str, dict[str, Any]] = {
+    "service_code": {"enum": list(CATEGORIES)},
+    "lat": {"type": "number", "minimum": -90, "maximum": 90},
+    "long": {"type": "number", "minimum": -180, "maximum": 180},
+    "email": {"pattern": "^[^@\\s\\x00-\\x1f]+@[^@\\s\\x00-\\x1f]+$"},
+    "phone": {"pattern": "^\\+?[0-9 ()-]{5,40}$"},
+    "media_url": {"pattern": "^https?://[^\\s\\x00-\\x1f]+$"},
+}
+
+
+def _form_schema(max_description: int) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for name, limit in [*FIELD_LIMITS.items(), ("description", max_description)]:
+        rule = FORM_RULES.get(name, {})
+        if rule.get("type") == "number":
+            properties[name] = rule
+        else:
+            properties[name] = {"type": "string", "maxLength": limit, "pattern": XML_TEXT, **rule}
+    return {
+        "type": "object",
+        "required": ["api_key", "service_code"],
+        "properties": properties,
+        # a location: lat and long together, or a kelurahan named in address_string
+        "dependentRequired": {"lat": ["long"], "long": ["lat"]},
+        "anyOf": [{"required": ["lat", "long"]}, {"required": ["address_string"]}],
+    }
+
 
 POST_FORM = {
     "requestBody": {
         "required": True,
         "content": {
-            media: {
-                "schema": {
-                    "type": "object",
-                    "required": ["api_key", "service_code"],
-                    "properties": {
-                        name: {"type": "number"} if name in ("lat", "long") else {"type": "string"}
-                        for name in [*FIELD_LIMITS, "description"]
-                    },
-                }
-            }
+            media: {"schema": _form_schema(4000)}
             for media in ("application/x-www-form-urlencoded", "multipart/form-data")
         },
     }
@@ -319,8 +343,11 @@ def _iso(value: datetime | None) -> str | None:
     return None if at is None else at.isoformat()
 
 
-def request_item(row: Any, note: str | None, names: dict[str, str]) -> dict[str, Any]:
-    """One stored report as an Open311 service request (public fields only)."""
+def request_item(
+    row: Any, note: str | None, names: dict[str, str], public_url: str
+) -> dict[str, Any]:
+    """One stored report as an Open311 service request (public fields only, coordinates rounded
+    to `COORDINATE_DECIMALS` places; ``media_url`` the proof photo once resolved)."""
     code = row["service_code"]
     kelurahan = row["kelurahan_code"]
     return {
@@ -338,9 +365,9 @@ def request_item(row: Any, note: str | None, names: dict[str, str]) -> dict[str,
         "address": row["address_string"],
         "address_id": None,
         "zipcode": None,
-        "lat": row["lat"],
-        "long": row["lon"],
-        "media_url": row["media_url"],
+        "lat": round(row["lat"], COORDINATE_DECIMALS),
+        "long": round(row["lon"], COORDINATE_DECIMALS),
+        "media_url": photo_url(public_url, row["photo_path"]) or row["media_url"],
         "jakarta_status": str(row["status"]).capitalize(),
         "kelurahan_code": kelurahan,
     }
@@ -351,7 +378,8 @@ def _requests_response(service: Service, fmt: str, rows: list[Any]) -> Response:
     with service.engine.connect() as conn:
         notes = latest_notes(conn, report_ids=[row["id"] for row in rows])
     names = kelurahan_names(service)
-    items = [request_item(row, notes.get(row["id"]), names) for row in rows]
+    public_url = service.settings.public_url
+    items = [request_item(row, notes.get(row["id"]), names, public_url) for row in rows]
     return render(fmt, "service_requests", items)
 
 
@@ -359,10 +387,10 @@ def _requests_response(service: Service, fmt: str, rows: list[Any]) -> Response:
 
 
 @router.get("/discovery.{fmt}", responses={404: ERRORS[404]})
-def discovery(fmt: str, request: Request) -> Response:
-    """Where the endpoints are and which formats they speak."""
+def discovery(fmt: str, service: ServiceDep) -> Response:
+    """Where the endpoints are and which formats they speak (``INTAKE_PUBLIC_URL``)."""
     fmt = check_format(fmt)
-    url = str(request.base_url).rstrip("/") + router.prefix
+    url = service.settings.public_url + router.prefix  # configured: never the Host header
     return render(
         fmt,
         "discovery",
@@ -419,6 +447,7 @@ def service_definition(service_code: str, fmt: str) -> Response:
     responses={
         **ERRORS,
         409: {"description": "same Idempotency-Key in flight"},
+        429: {"description": "rate limit: retry after Retry-After"},
         503: {"description": "overloaded or not stored: retry after Retry-After"},
     },
 )
@@ -434,15 +463,20 @@ async def post_request(fmt: str, request: Request, service: ServiceDep) -> Respo
         raise ApiError(
             400, "send the fields as application/x-www-form-urlencoded or multipart/form-data"
         )
+    source = client_address(request.scope)
+    service.limits.check_address(source)  # before the body: a blocked address is not read
     async with request.form() as form:
         fields = {name: _field(form, name, limit) for name, limit in FIELD_LIMITS.items()}
         description = _field(form, "description", service.settings.max_description_chars)
     if fields["api_key"] is None:
+        service.limits.failed(source)
         raise ApiError(403, "api_key is required: send a channel API key as a form field")
     api_key = await run_in_threadpool(service.api_key, fields["api_key"])
     if api_key is None:
+        service.limits.failed(source)
         raise ApiError(403, "invalid or revoked api_key")
     key = check_idempotency_key(request.headers.get("idempotency-key"))
+    service.limits.report(api_key["id"], source)
 
     code = fields["service_code"]
     if code is None:
@@ -515,7 +549,9 @@ def get_requests(
     end_date: Annotated[
         str | None, Query(description="ISO 8601 with timezone; at most 90 days after start_date")
     ] = None,
-    status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
+    status: Annotated[
+        str | None, Query(description="open, closed or both, comma-separated", pattern=STATUS_LIST)
+    ] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Response:
@@ -573,7 +609,7 @@ def get_token(token: str, fmt: str, service: ServiceDep) -> Response:
     """The service request id of a token returned by ``POST requests``."""
     fmt = check_format(fmt)
     row = None
-    if len(token) <= 36:
+    if TOKEN.fullmatch(token):
         with service.engine.connect() as conn:
             row = store.get_report_by_token(conn, token=token)
     if row is None:

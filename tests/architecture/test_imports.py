@@ -1,12 +1,15 @@
 """The design's one-way dependencies, checked on every module's imports (top level and inside
-functions alike): the model knows nothing of the service or the load tests, and its layers import
-only the layers below them."""
+functions alike): the model knows nothing of the service or the load tests, its layers import
+only the layers below them, no two modules import each other (directly or around a loop)."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,3 +69,30 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from intake.store import create_api_key\n")
     assert "intake.store" in imported(bad, "twin.model.bad")
+
+
+def import_graph() -> nx.DiGraph:
+    """Module -> project modules it imports (a package's ``__init__`` re-exports aside)."""
+    found = dict(modules())
+    graph = nx.DiGraph()
+    graph.add_nodes_from(found)
+    for name, path in found.items():
+        for target in imported(path, name):
+            if target in found and target != name and found[target].name != "__init__.py":
+                graph.add_edge(name, target)
+    return graph
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph()
+    assert graph.has_edge("intake.main", "intake.writer")  # the graph sees real imports
+    assert list(nx.simple_cycles(graph)) == []
+
+
+def test_intake_loads_no_load_test_code() -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, intake.main, intake.bench, intake.fastpath; "
+         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('loadtest', 'twin_cli')))"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    assert loaded == "[]"

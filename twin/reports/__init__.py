@@ -1,7 +1,32 @@
 """What people read: a run's files and plots, and the tables, plots and HTML report of each study
-(replications, comparison, sweep, validation)."""
+(replications, comparison, sweep, validation).
 
-from twin.reports.run_files import format_summary, write_run
-from twin.reports.studies import compare, replicate, run_sweep
+The public names are re-exported lazily (PEP 562): `twin run` writes a run's files without
+importing the studies' statistics (scipy.stats and the experiment machinery).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twin.reports.run_files import format_summary, write_run
+    from twin.reports.studies import compare, replicate, run_sweep
+
+_HOME = {
+    "format_summary": "twin.reports.run_files",
+    "write_run": "twin.reports.run_files",
+    "compare": "twin.reports.studies",
+    "replicate": "twin.reports.studies",
+    "run_sweep": "twin.reports.studies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'twin.reports' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)
+
 
 __all__ = ["compare", "format_summary", "replicate", "run_sweep", "write_run"]

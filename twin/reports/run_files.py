@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from twin.model.decomposition import format_decomposition
@@ -13,7 +11,6 @@ from twin.reports import run_plots as plots
 from twin.reports.provenance import file_sha256
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
     from pathlib import Path
 
     from twin.city.assembly import City
@@ -39,18 +36,14 @@ def write_run(
     out: Path,
     *,
     provenance: dict[str, Any] | None = None,
-    plotter: Executor | None = None,
 ) -> list[Path]:
     """Write every output of one run into `out` and return the paths.
 
     `provenance` (see `twin.reports.provenance.collect`) goes into summary.json, with the SHA-256
-    of the reports.parquet written, so a replay can show it gets the same records. `plotter`: a
-    process pool to draw the figures in while this process writes the records (see
-    `plotting_process`); None draws them here.
+    of the reports.parquet written, so a replay can show it gets the same records.
     """
     out.mkdir(parents=True, exist_ok=True)
     mainland = city.table[~city.is_seribu]
-    figures = None if plotter is None else plotter.submit(plots.write_plots, result, mainland, out)
     written = [out / "summary.json", out / "reports.parquet", out / "kelurahan.csv"]
     result.reports.to_parquet(written[1], index=False, compression="zstd")
     summary = dict(result.summary)
@@ -59,20 +52,8 @@ def write_run(
         summary["provenance"] = provenance
     written[0].write_text(json.dumps(_clean(summary), indent=2) + "\n")
     result.kelurahan.to_csv(written[2], float_format="%.4f")
-    written += plots.write_plots(result, mainland, out) if figures is None else figures.result()
+    written += plots.write_plots(result, mainland, out)
     return written
-
-
-def plotting_process() -> ProcessPoolExecutor:
-    """A one-process pool that imports matplotlib at once, on another core, while the model runs.
-
-    Figures are most of a run's output time (the import alone takes about a second), so a long
-    run draws them in parallel with writing its records. A fresh interpreter (``spawn``), not a
-    fork of this one.
-    """
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    pool.submit(plots.warm_up)
-    return pool
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -164,8 +164,3 @@ def write_plots(result: RunResult, mainland: gpd.GeoDataFrame, out: Path) -> lis
         plot_utilisation(result, out / "crew_utilisation_by_hour.png"),
         plot_decomposition(result, out / "resolution_decomposition.png"),
     ]
-
-
-def warm_up() -> None:
-    """Import matplotlib (about a second) in a plotting process while the model runs."""
-    pyplot()
