@@ -15,33 +15,46 @@ if TYPE_CHECKING:
 
 
 def write_validation_report(table: pd.DataFrame, replications: int, out: Path) -> Path:
-    """The validation table, its plot and a summary of what passed into ``out/report.html``."""
+    """The validation table (fitted and predicted figures), its plot and a summary of what passed
+    into ``out/report.html``."""
     plot = rep.plot_validation(table, out / "validation.png")
     rows = []
     for _, r in table.iterrows():
         kpi = str(r["kpi"])
+        predicted = r["role"] == "predicted"
+        good = bool(r["in_interval"] if predicted else r["pass"])
         rows.append(
             [
                 html.Cell(str(r["period"])),
+                html.Cell(str(r["check"])),
                 html.Cell(label(kpi, unit=True)),
+                html.Cell(str(r["role"])),
                 html.Cell(show(kpi, r["published"]), repr(float(r["published"]))),
                 html.Cell(show(kpi, r["simulated"]), repr(float(r["simulated"]))),
-                html.Cell(f"{show(kpi, r['ci_low'])} to {show(kpi, r['ci_high'])}"),
+                html.Cell(f"{show(kpi, r['pi_low'])} to {show(kpi, r['pi_high'])}"),
                 html.Cell(str(r["tolerance"])),
-                html.Cell("yes" if r["pass"] else "no", tone="good" if r["pass"] else "bad"),
+                html.Cell("yes" if good else "no", tone="good" if good else "bad"),
             ]
         )
-    headers = ["period", "KPI", "published", "simulated (mean)", "95 % CI", "tolerance",
-               "within tolerance"]  # fmt: skip
-    numeric = [False, False, True, True, False, False, False]
+    headers = ["period", "check", "KPI", "role", "published", "simulated (mean)",
+               "95 % predictive interval", "tolerance", "passes"]  # fmt: skip
+    numeric = [False, False, False, False, True, True, False, False, False]
     shown = html.Table("Published against simulated", headers, rows, numeric)
-    missed = table[~table["pass"]]
-    lines = [f"{len(table) - len(missed)} of {len(table)} published KPIs are within tolerance."]
+    fitted = table[table["role"] != "predicted"]
+    predicted = table[table["role"] == "predicted"]
+    lines = [
+        f"In sample: {int(fitted['pass'].sum())} of {len(fitted)} fitted figures and volumes are "
+        "within tolerance.",
+        f"Out of sample: {int(predicted['in_interval'].sum())} of {len(predicted)} published "
+        "values the model was not fitted to lie inside the 95 % predictive interval.",
+    ]
+    missed = pd.concat([fitted[~fitted["pass"]], predicted[~predicted["in_interval"]]])
     if len(missed):
         names = [
-            f"{p}: {label(str(k))}" for p, k in zip(missed["period"], missed["kpi"], strict=True)
+            f"{p} ({c}): {label(str(k))}"
+            for p, c, k in zip(missed["period"], missed["check"], missed["kpi"], strict=True)
         ]
-        lines.append(f"Missed: {sentence_list(names, limit=9)}.")
+        lines.append(f"Missed: {sentence_list(names, limit=12)}.")
     sources = sorted(set(table.get("source", pd.Series(dtype=str)).dropna().astype(str)))
     sections = [
         html.Section("Published against simulated", [shown, html.figure(plot, "Simulated / published")]),
@@ -50,7 +63,8 @@ def write_validation_report(table: pd.DataFrame, replications: int, out: Path) -
     return html.render(
         "validation", out / "report.html", title="Validation against published outcomes",
         summary=lines, sections=[s for s in sections if s is not None],
-        note=f"{replications} replications per period.",
+        note=f"{replications} runs per period and check, each a draw of the calibrated "
+        "parameters with its own replication.",
     )  # fmt: skip
 
 

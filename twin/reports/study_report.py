@@ -221,25 +221,70 @@ def plot_min_staffing_map(
 
 
 def plot_validation(table: pd.DataFrame, out: Path) -> Path:
-    """Published (cross) against simulated (dot with 95 % CI), relative to published, per KPI."""
+    """Published (1) against simulated (dot with its 95 % predictive interval), relative to the
+    published value, per check and KPI; green: fitted within tolerance or predicted interval
+    holding the published value, red: a miss, grey: the volume (an input)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(10, 0.5 * len(table) + 1.5))
-    y = range(len(table))
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(table) + 1.5))
+    y = list(range(len(table)))
     ratio = table["simulated"] / table["published"]
     err = [
-        (table["simulated"] - table["ci_low"]) / table["published"],
-        (table["ci_high"] - table["simulated"]) / table["published"],
+        ((table["simulated"] - table["pi_low"]) / table["published"]).clip(lower=0),
+        ((table["pi_high"] - table["simulated"]) / table["published"]).clip(lower=0),
     ]
-    colours = ["#1b7f3b" if ok else "#b3261e" for ok in table["pass"]]
-    ax.errorbar(ratio, list(y), xerr=[e.fillna(0) for e in err], fmt="none", ecolor="#555")
-    ax.scatter(ratio, list(y), c=colours, zorder=3, label="simulated / published")
+    ok = [
+        row["in_interval"] if row["role"] == "predicted" else row["pass"]
+        for _, row in table.iterrows()
+    ]
+    colours = [
+        "#999999" if role == "volume" else ("#1b7f3b" if good else "#b3261e")
+        for role, good in zip(table["role"], ok, strict=True)
+    ]
+    ax.errorbar(ratio, y, xerr=[e.fillna(0) for e in err], fmt="none", ecolor="#555")
+    ax.scatter(ratio, y, c=colours, zorder=3)
     ax.axvline(1.0, color="black", linewidth=1)
-    ax.set_yticks(
-        list(y), [f"{p}: {label(k)}" for p, k in zip(table["period"], table["kpi"], strict=True)]
+    labels = [
+        f"{p} ({c}): {label(k)}"
+        for p, c, k in zip(table["period"], table["check"], table["kpi"], strict=True)
+    ]
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel(
+        "simulated / published (1 = exact), 95 % predictive interval; green: within, red: missed, grey: volume"
     )
-    ax.set_xlabel("simulated / published (1 = exact; green: within tolerance, red: missed)")
     ax.invert_yaxis()
-    ax.set_title("validation against published outcomes")
+    ax.set_title("validation: fitted (in-sample) and predicted (out-of-sample)")
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def _short(field: str) -> str:
+    """A parameter's label: without its section, tied fields (comma-separated) as one."""
+    fields = field.split(",")
+    first = fields[0].replace("coordination.", "").replace("demand.", "").replace("agencies.", "")
+    return f"{first} (x{len(fields)} tied)" if len(fields) > 1 else first
+
+
+def plot_posterior(population: pd.DataFrame, fields: list[str], out: Path) -> Path:
+    """The calibration region: every pair of fitted parameters among the accepted draws (colour:
+    distance in units of the published tolerance), each parameter's histogram on the diagonal."""
+    plt = pyplot()
+    n = len(fields)
+    fig, axes = plt.subplots(n, n, figsize=(2.6 * n + 1, 2.6 * n + 0.5), squeeze=False)
+    for i, fy in enumerate(fields):
+        for j, fx in enumerate(fields):
+            ax = axes[i][j]
+            if i == j:
+                ax.hist(population[fx], weights=population["weight"], bins=12, color="#4c72b0")
+            else:
+                ax.scatter(population[fx], population[fy], c=population["distance"],
+                           cmap="viridis_r", s=12)  # fmt: skip
+            if i == n - 1:
+                ax.set_xlabel(_short(fx), fontsize=8)
+            if j == 0:
+                ax.set_ylabel(_short(fy), fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.suptitle("accepted parameter draws (ABC-SMC): the calibration region")
+    fig.tight_layout()
     return save_figure(fig, out)
 
 
