@@ -57,6 +57,14 @@ class Settings:
         Largest request body accepted (413 beyond).
     max_photo_bytes, max_photo_pixels
         Limits of a proof photo.
+    max_photo_decode_bytes
+        Most memory decoding one photo may take, estimated from its header before anything is
+        allocated (`intake.photos.decode_bytes`; 413 beyond).
+    photo_jobs
+        Photos decoded at once (``INTAKE_PHOTO_JOBS``, default 2: one per core of the reference
+        machine); further uploads wait for a slot, at most `photo_wait_seconds`, then get 503
+        with ``Retry-After``. Peak memory of photo handling: about ``photo_jobs`` x 1.6 x
+        `max_photo_decode_bytes`.
     max_description_chars
         Longest report description.
     batch_max
@@ -86,6 +94,9 @@ class Settings:
     max_body_bytes: int = 12 * 1024 * 1024
     max_photo_bytes: int = 8 * 1024 * 1024
     max_photo_pixels: int = 40_000_000
+    max_photo_decode_bytes: int = 96 * 2**20
+    photo_jobs: int = field(default_factory=lambda: _count("PHOTO_JOBS") or 2)
+    photo_wait_seconds: float = 60.0
     max_description_chars: int = 4000
     batch_max: int = 256
     idempotency_hours: int = 24

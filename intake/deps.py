@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -37,6 +39,12 @@ class Service:
         KPI results reused for ``settings.kpi_cache_seconds``.
     inflight
         Idempotency keys whose first request is still being committed.
+    photo_slots
+        One per photo that may be decoded at once (``settings.photo_jobs``).
+    photo_pool
+        The threads photos are decoded in, as many as slots: a large buffer freed by one of
+        many threads would stay in that thread's malloc arena, and memory would grow with the
+        number of request threads (40), not with the number of photos at once.
     """
 
     settings: Settings
@@ -45,8 +53,14 @@ class Service:
     kelurahan: KelurahanIndex
     recent_kpis: RecentResults
     inflight: set[tuple[int, str]] = field(default_factory=set)
+    photo_slots: threading.BoundedSemaphore = field(init=False)
+    photo_pool: ThreadPoolExecutor = field(init=False)
     _keys: dict[str, tuple[float, Any]] = field(default_factory=dict)
     _officers: dict[str, tuple[float, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.photo_slots = threading.BoundedSemaphore(self.settings.photo_jobs)
+        self.photo_pool = ThreadPoolExecutor(self.settings.photo_jobs, thread_name_prefix="photo")
 
     def api_key(self, secret: str) -> Any:
         """The active key row for `secret` (cached briefly), or None."""

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+# text fields refuse C0 control characters other than tab, line feed and carriage return (and
+# DEL): PostgreSQL cannot store NUL, XML cannot carry most of them, and no citizen types them
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
 
 class ApiError(Exception):
     """An error with its HTTP status and a message for the client.
@@ -21,3 +28,22 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.retry_after = retry_after
+
+
+def describe_errors(errors: Sequence[Any]) -> tuple[int, str]:
+    """One line for a list of pydantic errors: ``field: problem; ...`` (malformed JSON: 400)."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "malformed JSON body"
+    parts = []
+    for e in errors[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if e.get("type") == "extra_forbidden":
+            message = "this field may not be set by a client"
+        elif (
+            e.get("type") == "string_pattern_mismatch"
+            and (e.get("ctx") or {}).get("pattern") == TEXT_PATTERN
+        ):
+            message = "control characters (such as NUL) are not allowed"
+        parts.append(f"{where}: {message}")
+    return 422, "; ".join(parts)

@@ -19,8 +19,9 @@ from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
 from intake.deps import authenticate_key
-from intake.errors import ApiError
+from intake.errors import ApiError, describe_errors
 from intake.models import ReportCreate, ReportPublic
+from intake.routes import reports
 
 PATH = "/api/v1/reports"
 log = logging.getLogger(__name__)
@@ -83,9 +84,6 @@ class ReportFastPath:
         receive: Receive,
         extra: list[tuple[bytes, bytes]],
     ) -> ReportPublic:
-        from intake.main import describe_errors
-        from intake.routes.reports import accept_report
-
         service = self.app.state.service
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
@@ -101,7 +99,7 @@ class ReportFastPath:
             status, message = describe_errors(exc.errors())
             raise ApiError(status, message) from None
         idempotency = headers.get(b"idempotency-key")
-        public, replayed = await accept_report(
+        public, replayed = await reports.accept_report(
             service, body, api_key, None if idempotency is None else idempotency.decode("latin-1")
         )
         if replayed:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +24,8 @@ from intake.cache import RecentResults
 from intake.config import Settings
 from intake.db import make_engine, migrate
 from intake.deps import Service
-from intake.errors import ApiError
+from intake.errors import ApiError, describe_errors
+from intake.fastpath import ReportFastPath
 from intake.openapi import corrected_openapi
 from intake.writer import GroupCommitWriter
 from twin.city.datadir import resolve_data_dir
@@ -31,26 +33,13 @@ from twin.city.kelurahan import KelurahanIndex, load_kelurahan
 
 log = logging.getLogger(__name__)
 
+UNUSABLE = "the request holds a value the database cannot take (such as a NUL character)"
 ErrorRenderer = Any  # (request, status, message) -> Response
 
 
 def describe_validation(exc: RequestValidationError) -> tuple[int, str]:
     """One line for a validation failure; malformed JSON is a 400, the rest 422."""
     return describe_errors(exc.errors())
-
-
-def describe_errors(errors: Sequence[Any]) -> tuple[int, str]:
-    """One line for a list of pydantic errors: ``field: problem; ...`` (malformed JSON: 400)."""
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "malformed JSON body"
-    parts = []
-    for e in errors[:5]:
-        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
-        if e.get("type") == "extra_forbidden":
-            message = "this field may not be set by a client"
-        parts.append(f"{where}: {message}")
-    return 422, "; ".join(parts)
 
 
 class BodyLimit:
@@ -92,6 +81,37 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class CatchAll:
+    """Answer an unexpected exception 500 and log one line: its kind, method and path.
+
+    Starlette's own handler for ``Exception`` re-raises after answering, so the server would
+    print a traceback (which may quote a request's values) and drop the keep-alive connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.error("unexpected %s on %s %s", type(exc).__name__, scope["method"], scope["path"])
+            if started:  # too late for a status: the server ends the connection
+                return
+            response = render_error(Request(scope), 500, "internal error")
+            await response(scope, receive, send)
+
+
 def render_error(request: Request, status: int, message: str) -> Response:
     """JSON ``{"detail": ...}``, or the Open311 error list on Open311 paths."""
     if request.url.path.startswith("/open311/"):
@@ -107,8 +127,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     api = create_api(settings)
     if not settings.fast_path:
         return api
-    from intake.fastpath import ReportFastPath
-
     return ReportFastPath(api, max_bytes=settings.max_body_bytes)
 
 
@@ -141,6 +159,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.service.photo_pool.shutdown()
             writer.close()
             engine.dispose()
 
@@ -173,16 +192,20 @@ def create_api(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return render_error(request, exc.status_code, str(exc.detail))
+        response = render_error(request, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # a 405 names the allowed methods (Allow)
+        return response
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return render_error(request, 500, "internal error")
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> Response:
+        # a value the database refuses (e.g. NUL on PostgreSQL) is the client's, and permanent
+        log.warning("DataError on %s %s", request.method, request.url.path)
+        return render_error(request, 422, UNUSABLE)
 
     from intake.routes import health, kpis, officers, open311, reports
 
     for module in (health, reports, officers, kpis, open311):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(CatchAll)  # type: ignore[arg-type]
     return app

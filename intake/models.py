@@ -8,10 +8,14 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from intake.errors import TEXT_PATTERN
 from twin.entities import CATEGORIES, CHANNELS, OPEN_STATUSES
 
 MAX_DESCRIPTION = 4000
 MAX_ID = 2**31 - 1  # reports.id is a 32-bit INTEGER on PostgreSQL
+
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f]+$"
 
 ReportId = Annotated[int, Path(ge=1, le=MAX_ID, description="report id")]
 
@@ -20,8 +24,8 @@ class Reporter(BaseModel):
     """The reporter's contact: stored, never shown in public responses or logs."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, max_length=200)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN)
+    email: str | None = Field(default=None, max_length=320, pattern=EMAIL_PATTERN)
     phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()-]{5,40}$")
 
 
@@ -35,15 +39,16 @@ class ReportCreate(BaseModel):
         max_length=40,
         json_schema_extra={"enum": list(CATEGORIES)},  # checked below, with a clearer message
     )
-    lat: float = Field(ge=-90, le=90, description="latitude, WGS84 degrees")
-    lon: float = Field(ge=-180, le=180, description="longitude, WGS84 degrees")
-    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    # strict: a JSON string or boolean is not a number ("-6.13" and true are refused)
+    lat: float = Field(ge=-90, le=90, strict=True, description="latitude, WGS84 degrees")
+    lon: float = Field(ge=-180, le=180, strict=True, description="longitude, WGS84 degrees")
+    description: str = Field(default="", max_length=MAX_DESCRIPTION, pattern=TEXT_PATTERN)
     channel: str | None = Field(
         default=None,
         description="reporting channel; default: the API key's",
         json_schema_extra={"enum": [*CHANNELS, None]},
     )
-    media_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    media_url: str | None = Field(default=None, max_length=2000, pattern=URL_PATTERN)
     reporter: Reporter | None = None
 
     @field_validator("category")

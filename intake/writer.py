@@ -4,9 +4,19 @@ An fsync per report caps SQLite near 1,700 reports/s on this machine. The writer
 takes every report waiting (up to `batch_max`), stores them with three multi-row statements
 (`store.insert_reports`), commits once, and only then resolves each request's future: "201 means
 committed" holds for every report in the batch. A report that fails its own check (an
-idempotency key reused with another body) fails alone. Should the batch statement itself fail
-(another worker process committed the same idempotency key a moment earlier), the batch is
-retried one report at a time, so only the offending report is refused.
+idempotency key reused with another body) fails alone.
+
+Should the batch transaction itself fail, the cause decides:
+
+* another worker process committed one of the batch's idempotency keys after the batch read them
+  (a unique violation): the batch is stored again, a bounded number of times, and now finds the
+  key, so its report is answered as a replay (or 422), never a 503;
+* a value the database refuses (a `DataError`, e.g. a text PostgreSQL cannot hold): the client's
+  fault, so a 422. The batch is split in halves until the report is isolated (about
+  2 log2(n) transactions, not n), so a bad report never costs the others a commit each;
+* anything else (the database is unreachable): a 503 with ``Retry-After``, for the whole batch.
+
+Logs name the kind of failure only: a database message can quote a key or a reporter's text.
 """
 
 from __future__ import annotations
@@ -20,12 +30,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, IntegrityError
 
 from intake.errors import ApiError
 from intake.store import NewReport, insert_reports
 
 log = logging.getLogger(__name__)
 OVERLOADED = "too many reports waiting to be stored; retry shortly with the same Idempotency-Key"
+NOT_STORED = "the report could not be stored now; retry with the same Idempotency-Key"
+UNSTORABLE = "the report holds a value the database cannot store (e.g. a control character)"
+RACE_ATTEMPTS = 3  # a key committed by another process meanwhile: read the keys again, this often
 
 
 @dataclass(slots=True)
@@ -112,36 +126,45 @@ class GroupCommitWriter:
                 return
 
     def _commit(self, batch: list[WriteRequest]) -> None:
-        try:
-            with self.engine.begin() as conn:
-                outcomes = insert_reports(
-                    conn, batch=[r.report for r in batch], idempotency_hours=self.idempotency_hours
-                )
-            self.commits += 1
-            if self.commits == self.crash_after_commits:
-                log.warning(
-                    "fault injection: exiting after commit %d, before answering", self.commits
-                )
-                os._exit(70)
-        except Exception:
-            if len(batch) > 1:  # find the one that failed: commit the others one by one
-                for request in batch:
-                    self._commit([request])
-                return
-            log.exception("could not commit a report")
-            outcomes = [
-                ApiError(
-                    503,
-                    "the report could not be stored; retry with the same Idempotency-Key",
-                    retry_after=1,
-                )
-            ]
+        outcomes = self._store(batch)
         # one wake-up per event loop for the whole batch, not one per report
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
         for request, outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(request.loop, []).append((request.future, outcome))
         for loop, settled in by_loop.items():
             loop.call_soon_threadsafe(_settle, settled)
+
+    def _store(self, batch: list[WriteRequest]) -> list[Any]:
+        """Commit `batch`; return one outcome per report (isolating a report the database refuses)."""
+        for _ in range(RACE_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    outcomes = insert_reports(
+                        conn,
+                        batch=[r.report for r in batch],
+                        idempotency_hours=self.idempotency_hours,
+                    )
+            except IntegrityError:  # another process committed one of these keys: read them again
+                log.warning("an idempotency key was committed by another process; storing again")
+                continue
+            except DataError:
+                if len(batch) == 1:
+                    log.warning("a report was refused by the database (DataError)")
+                    return [ApiError(422, UNSTORABLE)]
+                half = len(batch) // 2
+                return self._store(batch[:half]) + self._store(batch[half:])
+            except Exception as exc:
+                log.error("could not store %d report(s): %s", len(batch), type(exc).__name__)
+                return [ApiError(503, NOT_STORED, retry_after=1)] * len(batch)
+            self.commits += 1
+            if self.commits == self.crash_after_commits:
+                log.warning(
+                    "fault injection: exiting after commit %d, before answering", self.commits
+                )
+                os._exit(70)
+            return outcomes
+        log.error("could not store %d report(s): idempotency keys kept racing", len(batch))
+        return [ApiError(503, NOT_STORED, retry_after=1)] * len(batch)
 
 
 def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake import photos, store, workflow
 from intake.deps import CoordinatorDep, OfficerDep, ServiceDep
+from intake.errors import TEXT_PATTERN, ApiError
 from intake.models import OfficerReport, OfficerReports, ReportId, officer_view
 
 MAX_NOTE = 1000
@@ -33,14 +34,21 @@ class Dispatch(BaseModel):
     """The field crew sent to a report."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    crew: str = Field(min_length=1, max_length=100, description="the crew's name or call sign")
+    crew: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=TEXT_PATTERN,
+        description="the crew's name or call sign",
+    )
 
 
 class Handover(BaseModel):
     """The agency (dinas) a report is handed over to."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    agency: str = Field(min_length=1, max_length=100, description="the receiving agency")
+    agency: str = Field(
+        min_length=1, max_length=100, pattern=TEXT_PATTERN, description="the receiving agency"
+    )
 
 
 @officer_router.get("/queue", response_model=OfficerReports, responses={401: NOT_FOUND[401]})
@@ -88,7 +96,8 @@ def claim(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> Offi
     "/reports/{report_id}/resolve",
     response_model=OfficerReport,
     responses={**CHANGE, 403: {"description": "claimed by another officer"},
-               413: {"description": "photo over the byte or pixel limit"},
+               413: {"description": "photo over the byte, pixel or decoding-memory limit"},
+               503: {"description": "too many photos at once: retry after Retry-After"},
                415: {"description": "photo neither JPEG nor PNG"},
                422: {"description": "photo missing, corrupt or truncated"}},
 )  # fmt: skip
@@ -97,7 +106,7 @@ def resolve(
     officer: OfficerDep,
     service: ServiceDep,
     photo: Annotated[UploadFile, File(description="proof photo, JPEG or PNG")],
-    note: Annotated[str | None, Form(max_length=MAX_NOTE)] = None,
+    note: Annotated[str | None, Form(max_length=MAX_NOTE, pattern=TEXT_PATTERN)] = None,
 ) -> OfficerReport:
     """Close a report you claimed (``proses`` -> ``selesai``) with a proof photo.
 
@@ -110,13 +119,22 @@ def resolve(
             conn, report_id=report_id, kelurahan_code=kelurahan, officer_id=officer_id
         )
     settings = service.settings
-    data = photos.read_limited(photo.file, max_bytes=settings.max_photo_bytes)
-    name = photos.store_photo(
-        data,
-        media_dir=settings.media_dir,
-        max_bytes=settings.max_photo_bytes,
-        max_pixels=settings.max_photo_pixels,
-    )
+    # a few photos at a time, so concurrent uploads cannot take all the memory (issue 17)
+    if not service.photo_slots.acquire(timeout=settings.photo_wait_seconds):
+        raise ApiError(503, "too many photos are being processed; retry shortly", retry_after=5)
+    try:
+        data = photos.read_limited(photo.file, max_bytes=settings.max_photo_bytes)
+        # in the photo threads: the large buffers stay in their few malloc arenas
+        name = service.photo_pool.submit(
+            photos.store_photo,
+            data,
+            media_dir=settings.media_dir,
+            max_bytes=settings.max_photo_bytes,
+            max_pixels=settings.max_photo_pixels,
+            max_decode_bytes=settings.max_photo_decode_bytes,
+        ).result()
+    finally:
+        service.photo_slots.release()
     try:
         with service.engine.begin() as conn:
             row = workflow.resolve(

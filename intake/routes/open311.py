@@ -85,6 +85,7 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 PHONE = re.compile(r"\+?[0-9 ()-]{5,40}")
 URL = re.compile(r"https?://\S+")
 REQUEST_ID = re.compile(r"[0-9]{1,10}")
+TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # uuid4
 # a '+' of a UTC offset arrives as a space when the client did not percent-encode it
 UNENCODED_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
@@ -573,7 +574,7 @@ def get_token(token: str, fmt: str, service: ServiceDep) -> Response:
     """The service request id of a token returned by ``POST requests``."""
     fmt = check_format(fmt)
     row = None
-    if len(token) <= 36:
+    if TOKEN.fullmatch(token):
         with service.engine.connect() as conn:
             row = store.get_report_by_token(conn, token=token)
     if row is None:
