@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intake.ratelimit import DEFAULTS, parse_limit
 from twin.city.datadir import work_root
 
 
@@ -81,6 +83,18 @@ class Settings:
         Fault injection for the crash-oracle tests, never for production
         (``INTAKE_FAULT_CRASH_AFTER_COMMITS``): the process exits right after its Nth committed
         batch, before any of its reports is acknowledged: the hardest moment for idempotency.
+    public_url
+        The service's address as the public reaches it (``INTAKE_PUBLIC_URL``, default
+        ``http://127.0.0.1:8000``): the Open311 discovery document and the URLs of proof photos
+        are built from it, never from the request's Host header.
+    credential_cache_size
+        Most API keys and most officer tokens remembered (each for 30 s, least recently used
+        dropped first); unknown ones are never remembered.
+    rate_failed_auth, rate_reports_key, rate_reports_address
+        Rate limits (`intake.ratelimit`): failed authentications per source address, new reports
+        per channel key and per source address (``INTAKE_RATE_FAILED_AUTH``,
+        ``INTAKE_RATE_REPORTS_KEY``, ``INTAKE_RATE_REPORTS_ADDRESS``; e.g. ``30/minute``, or
+        ``off``).
     fast_path
         Answer ``POST /api/v1/reports`` in `intake.fastpath`, ahead of FastAPI's per-request
         machinery (same logic and answers; ``INTAKE_FAST_PATH=0`` turns it off).
@@ -105,4 +119,25 @@ class Settings:
     crash_after_commits: int | None = field(
         default_factory=lambda: _count("FAULT_CRASH_AFTER_COMMITS")
     )
+    public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", "http://127.0.0.1:8000"))
+    credential_cache_size: int = 10_000
+    rate_failed_auth: str = field(
+        default_factory=lambda: _env("RATE_FAILED_AUTH", DEFAULTS["failed_auth"])
+    )
+    rate_reports_key: str = field(
+        default_factory=lambda: _env("RATE_REPORTS_KEY", DEFAULTS["reports_key"])
+    )
+    rate_reports_address: str = field(
+        default_factory=lambda: _env("RATE_REPORTS_ADDRESS", DEFAULTS["reports_address"])
+    )
     fast_path: bool = field(default_factory=lambda: _env("FAST_PATH", "1") != "0")
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
+            raise ValueError(
+                f"INTAKE_PUBLIC_URL={self.public_url!r}: expected an http(s) URL such as "
+                "https://lapor.jakarta.go.id"
+            )
+        object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+        for name in ("failed_auth", "reports_key", "reports_address"):
+            parse_limit(name, getattr(self, f"rate_{name}"))

@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from cachetools import TTLCache
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
+from starlette.types import Scope
 
 from intake import store
 from intake.cache import RecentResults
 from intake.config import Settings
 from intake.errors import ApiError
+from intake.ratelimit import RateLimits
 from intake.writer import GroupCommitWriter
 from twin.city.kelurahan import KelurahanIndex
 
 CACHE_SECONDS = 30.0  # a revoked key or officer is refused within this long
+API_KEY = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ChannelKey",
+    description="a reporting channel's API key (issued by the operators: twin keys add)",
+)
+OFFICER_TOKEN = HTTPBearer(
+    auto_error=False,
+    scheme_name="OfficerToken",
+    description="a kelurahan officer's bearer token (issued by the operators: twin officers add)",
+)
 
 
 @dataclass(slots=True)
@@ -39,6 +53,8 @@ class Service:
         KPI results reused for ``settings.kpi_cache_seconds``.
     inflight
         Idempotency keys whose first request is still being committed.
+    limits
+        The rate limits (`intake.ratelimit`).
     photo_slots
         One per photo that may be decoded at once (``settings.photo_jobs``).
     photo_pool
@@ -53,33 +69,45 @@ class Service:
     kelurahan: KelurahanIndex
     recent_kpis: RecentResults
     inflight: set[tuple[int, str]] = field(default_factory=set)
+    limits: RateLimits = field(init=False)
     photo_slots: threading.BoundedSemaphore = field(init=False)
     photo_pool: ThreadPoolExecutor = field(init=False)
-    _keys: dict[str, tuple[float, Any]] = field(default_factory=dict)
-    _officers: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    # known keys and tokens, bounded (LRU within a TTL): unknown ones are never remembered, so
+    # random credentials cannot grow the memory (40,000 random keys took 9 MB, never released)
+    _keys: TTLCache[str, Any] = field(init=False)
+    _officers: TTLCache[str, Any] = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.photo_slots = threading.BoundedSemaphore(self.settings.photo_jobs)
-        self.photo_pool = ThreadPoolExecutor(self.settings.photo_jobs, thread_name_prefix="photo")
+        settings = self.settings
+        self.limits = RateLimits(
+            failed_auth=settings.rate_failed_auth,
+            reports_key=settings.rate_reports_key,
+            reports_address=settings.rate_reports_address,
+        )
+        self.photo_slots = threading.BoundedSemaphore(settings.photo_jobs)
+        self.photo_pool = ThreadPoolExecutor(settings.photo_jobs, thread_name_prefix="photo")
+        self._keys = TTLCache(settings.credential_cache_size, CACHE_SECONDS)
+        self._officers = TTLCache(settings.credential_cache_size, CACHE_SECONDS)
 
     def api_key(self, secret: str) -> Any:
         """The active key row for `secret` (cached briefly), or None."""
-        hit = self._keys.get(secret)
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-            return hit[1]
-        with self.engine.connect() as conn:
-            row = store.find_api_key(conn, secret=secret)
-        self._keys[secret] = (time.monotonic(), row)
-        return row
+        return self._cached(self._keys, secret, store.find_api_key, "secret")
 
     def officer(self, token: str) -> Any:
         """The officer row for `token` (cached briefly), or None."""
-        hit = self._officers.get(token)
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-            return hit[1]
+        return self._cached(self._officers, token, store.find_officer, "token")
+
+    def _cached(self, cache: TTLCache[str, Any], secret: str, find: Any, arg: str) -> Any:
+        with self._lock:
+            row = cache.get(secret)
+        if row is not None:
+            return row
         with self.engine.connect() as conn:
-            row = store.find_officer(conn, token=token)
-        self._officers[token] = (time.monotonic(), row)
+            row = find(conn, **{arg: secret})
+        if row is not None:
+            with self._lock:
+                cache[secret] = row
         return row
 
 
@@ -91,42 +119,65 @@ async def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def authenticate_key(service: Service, secret: str | None) -> Any:
-    """The active key row for `secret`, or `ApiError` 401 naming what is wrong."""
+def client_address(scope: Scope) -> str:
+    """The request's source address (as the server saw it)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def authenticate_key(service: Service, secret: str | None, address: str) -> Any:
+    """The active key row for `secret`, or `ApiError` 401 naming what is wrong (429 when this
+    address has failed too often)."""
+    service.limits.check_address(address)
     if not secret:
+        service.limits.failed(address)
         raise ApiError(401, "missing X-API-Key header: a channel API key is required")
     row = service.api_key(secret)
     if row is None:
+        service.limits.failed(address)
         raise ApiError(401, "invalid or revoked API key")
     return row
 
 
+def authenticate_officer(service: Service, authorization: str | None, address: str) -> Any:
+    """The officer of ``Authorization: Bearer <token>`` (401 missing/unknown, 403 inactive,
+    429 when this address has failed too often)."""
+    service.limits.check_address(address)
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        service.limits.failed(address)
+        raise ApiError(401, "missing 'Authorization: Bearer <officer token>' header")
+    row = service.officer(token.strip())
+    if row is None:
+        service.limits.failed(address)
+        raise ApiError(401, "invalid officer token")
+    if not row["active"]:
+        raise ApiError(403, "this officer has been deactivated")
+    return row
+
+
 async def require_api_key(
-    service: ServiceDep, x_api_key: Annotated[str | None, Header()] = None
+    request: Request, service: ServiceDep, x_api_key: Annotated[str | None, Security(API_KEY)]
 ) -> Any:
     """A channel's API key from ``X-API-Key`` (401 when missing or unknown).
 
     Async on purpose: FastAPI would run a plain function in a thread pool on every request,
     and the key is almost always in the cache.
     """
-    return authenticate_key(service, x_api_key)
+    return authenticate_key(service, x_api_key, client_address(request.scope))
 
 
 ApiKeyDep = Annotated[Any, Depends(require_api_key)]
 
 
 def require_officer(
-    service: ServiceDep, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    service: ServiceDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(OFFICER_TOKEN)],
 ) -> Any:
     """An active officer from ``Authorization: Bearer <token>`` (401 missing/unknown, 403 inactive)."""
-    if not authorization or not authorization.startswith("Bearer "):
-        raise ApiError(401, "missing 'Authorization: Bearer <officer token>' header")
-    row = service.officer(authorization.removeprefix("Bearer ").strip())
-    if row is None:
-        raise ApiError(401, "invalid officer token")
-    if not row["active"]:
-        raise ApiError(403, "this officer has been deactivated")
-    return row
+    authorization = request.headers.get("authorization")
+    return authenticate_officer(service, authorization, client_address(request.scope))
 
 
 OfficerDep = Annotated[Any, Depends(require_officer)]

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
-from intake.deps import authenticate_key
+from intake.deps import authenticate_key, client_address
 from intake.errors import ApiError, describe_errors
 from intake.models import ReportCreate, ReportPublic
 from intake.routes import reports
@@ -88,11 +88,15 @@ class ReportFastPath:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise ApiError(413, f"request body over {self.max_bytes} bytes")
-        raw = await self._read_body(receive)
+        address = client_address(scope)
+        # credentials before the body: a client without them never makes the server read 12 MB
+        api_key = authenticate_key(
+            service, headers.get(b"x-api-key", b"").decode("latin-1"), address
+        )
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if content_type != b"application/json":
             raise ApiError(415, "Content-Type must be application/json")
-        api_key = authenticate_key(service, headers.get(b"x-api-key", b"").decode("latin-1"))
+        raw = await self._read_body(receive)
         try:
             body = ReportCreate.model_validate_json(raw)
         except ValidationError as exc:
@@ -100,8 +104,13 @@ class ReportFastPath:
             raise ApiError(status, message) from None
         idempotency = headers.get(b"idempotency-key")
         public, replayed = await reports.accept_report(
-            service, body, api_key, None if idempotency is None else idempotency.decode("latin-1")
+            service,
+            body,
+            api_key,
+            None if idempotency is None else idempotency.decode("latin-1"),
+            address=address,
         )
+        extra.append((b"location", reports.location(public).encode()))
         if replayed:
             extra.append((b"idempotent-replayed", b"true"))
         return public

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from intake.cache import RecentResults
 from intake.config import Settings
 from intake.db import make_engine, migrate
-from intake.deps import Service
+from intake.deps import Service, authenticate_key, authenticate_officer, client_address
 from intake.errors import ApiError, describe_errors
 from intake.fastpath import ReportFastPath
 from intake.openapi import corrected_openapi
@@ -34,6 +34,7 @@ from twin.city.kelurahan import KelurahanIndex, load_kelurahan
 log = logging.getLogger(__name__)
 
 UNUSABLE = "the request holds a value the database cannot take (such as a NUL character)"
+AUTH_HEADERS = (b"x-api-key", b"authorization")
 ErrorRenderer = Any  # (request, status, message) -> Response
 
 
@@ -79,6 +80,40 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class CredentialsFirst:
+    """Check the credentials of a POST that needs them before its body is read.
+
+    FastAPI reads a body before it solves the dependencies that authenticate: a client without
+    a key could make the server read 12 MB to answer 401. The routes' own dependencies still
+    check (from the cache) and keep the contract; this only answers earlier.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        service = scope["app"].state.service
+        headers = {k: v for k, v in scope["headers"] if k in AUTH_HEADERS}
+        try:
+            if path.rstrip("/") == "/api/v1/reports":
+                key = headers.get(b"x-api-key", b"").decode("latin-1")
+                authenticate_key(service, key, client_address(scope))
+            elif path.startswith(("/api/v1/officer/", "/api/v1/coordinator/")):
+                bearer = headers.get(b"authorization", b"").decode("latin-1")
+                authenticate_officer(service, bearer, client_address(scope))
+        except ApiError as exc:
+            response = render_error(Request(scope), exc.status, exc.message)
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class CatchAll:
@@ -202,10 +237,11 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         log.warning("DataError on %s %s", request.method, request.url.path)
         return render_error(request, 422, UNUSABLE)
 
-    from intake.routes import health, kpis, officers, open311, reports
+    from intake.routes import health, kpis, media, officers, open311, reports
 
-    for module in (health, reports, officers, kpis, open311):
+    for module in (health, reports, officers, kpis, open311, media):
         app.include_router(module.router)
+    app.add_middleware(CredentialsFirst)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     app.add_middleware(CatchAll)  # type: ignore[arg-type]
     return app

@@ -18,6 +18,10 @@ EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
 URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f]+$"
 
 ReportId = Annotated[int, Path(ge=1, le=MAX_ID, description="report id")]
+TOKEN_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"  # uuid4
+Token = Annotated[
+    str, Path(pattern=TOKEN_PATTERN, description="the token of the report's POST answer")
+]
 
 
 class Reporter(BaseModel):
@@ -91,7 +95,10 @@ class ReportPublic(BaseModel):
         description="Jakarta status: menunggu, koordinasi, disposisi, proses, selesai"
     )
     open311_status: str = Field(description="open or closed")
-    media_url: str | None = None
+    media_url: str | None = Field(
+        default=None,
+        description="the proof photo once resolved (served by this API), else the reporter's link",
+    )
     crew: str | None = None
     agency: str | None = None
     created_at: datetime
@@ -127,22 +134,50 @@ class Message(BaseModel):
     detail: str
 
 
-def report_public(row: Any, history: list[Any] | None = None) -> ReportPublic:
-    """The public view of a stored report row."""
+COORDINATE_DECIMALS = 3  # public views: 0.001 degree, about 110 m in Jakarta (6 degrees south)
+MEDIA_PATH = "/media"
+
+
+def photo_url(public_url: str, photo_path: str | None) -> str | None:
+    """The public URL of a stored proof photo (served by `intake.routes.media`), or None."""
+    return None if photo_path is None else f"{public_url}{MEDIA_PATH}/{photo_path}"
+
+
+def report_public(
+    row: Any, history: list[Any] | None = None, *, public_url: str, exact: bool = True
+) -> ReportPublic:
+    """The public view of a stored report row.
+
+    Parameters
+    ----------
+    row
+        The stored report.
+    history
+        Its status changes, oldest first (None: not shown).
+    public_url
+        The service's public address (for the proof photo's URL).
+    exact
+        Exact coordinates (for the channel that sent it and for officers); False rounds them to
+        `COORDINATE_DECIMALS` places, for anyone who tracks it by its token.
+    """
     from intake.store import as_utc
 
+    lat, lon = row["lat"], row["lon"]
+    if not exact:
+        lat, lon = round(lat, COORDINATE_DECIMALS), round(lon, COORDINATE_DECIMALS)
     return ReportPublic(
         id=str(row["id"]),
         token=row["token"],
         category=row["service_code"],
         description=row["description"],
-        lat=row["lat"],
-        lon=row["lon"],
+        lat=lat,
+        lon=lon,
         kelurahan_code=row["kelurahan_code"],
         channel=row["channel"],
         status=row["status"],
         open311_status="open" if row["status"] in OPEN_STATUSES else "closed",
-        media_url=row["media_url"],
+        # the served proof photo once resolved, else the reporter's link (never fetched)
+        media_url=photo_url(public_url, row["photo_path"]) or row["media_url"],
         crew=row["crew"],
         agency=row["agency"],
         created_at=as_utc(row["created_at"]),  # type: ignore[arg-type]
@@ -155,6 +190,8 @@ def report_public(row: Any, history: list[Any] | None = None) -> ReportPublic:
     )
 
 
-def officer_view(row: Any, history: list[Any] | None = None) -> OfficerReport:
+def officer_view(row: Any, history: list[Any] | None = None, *, public_url: str) -> OfficerReport:
     """The officers' view of a stored report row (still without the reporter's contact)."""
-    return OfficerReport(**dict(report_public(row, history)), claimed_by=row["claimed_by"])
+    return OfficerReport(
+        **dict(report_public(row, history, public_url=public_url)), claimed_by=row["claimed_by"]
+    )

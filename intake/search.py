@@ -27,6 +27,7 @@ PUBLIC_COLUMNS = (
     reports.c.channel,
     reports.c.status,
     reports.c.media_url,
+    reports.c.photo_path,  # a server-chosen file name: its URL is the public proof photo
     reports.c.crew,
     reports.c.agency,
     reports.c.created_at,

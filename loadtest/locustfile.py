@@ -197,8 +197,9 @@ class Tracker(PacedUser):
             return
         report_id = STATE.acked[self.rng.randrange(len(STATE.acked))]
         with self.client.get(
-            f"/api/v1/reports/{report_id}", name="/api/v1/reports/{id}", catch_response=True
-        ) as resp:
+            f"/api/v1/reports/{report_id}", name="/api/v1/reports/{id}", catch_response=True,
+            headers={"X-API-Key": STATE.credentials["api_key"]},  # ids are not public (issue 17)
+        ) as resp:  # fmt: skip
             if resp.status_code == 404:
                 resp.failure(f"acknowledged report {report_id} is not found")
             elif resp.status_code != 200:

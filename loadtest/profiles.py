@@ -73,6 +73,15 @@ PROFILES: dict[str, Profile] = {
     )
 }  # fmt: skip
 
+# The server a profile starts gets report limits far above any profile's rate: every simulated
+# citizen posts from 127.0.0.1 with one channel key, which the default per-address limit
+# (50/second) would throttle, and a load test measures the service, not the limiter (which
+# still counts). Failed authentication keeps its default: no profile sends wrong credentials.
+SERVER_RATES = {
+    "INTAKE_RATE_REPORTS_KEY": "100000/second",
+    "INTAKE_RATE_REPORTS_ADDRESS": "100000/second",
+}
+
 RAMP_STEP_S = 10.0  # length of one ramp step
 RAMP_STEPS = 20  # users / RAMP_STEPS users are added per step
 SURGE_MULTIPLIER = 3.0  # default: the twin's demand.flood.multiplier overrides it

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.options import PROJECT_ROOT
+from loadtest.profiles import SERVER_RATES
 from twin.errors import TwinError
 
 PG_PREFIXES = ("postgresql://", "postgresql+psycopg://", "postgres://")
@@ -76,7 +77,7 @@ class Server:
         args += ["--workers", str(self.workers)]
         if self.data_dir:
             args += ["--data", self.data_dir]
-        env = {**os.environ, "INTAKE_MEDIA_DIR": str(self.media_dir)}
+        env = {**os.environ, **SERVER_RATES, "INTAKE_MEDIA_DIR": str(self.media_dir)}
         with self.log_path.open("ab") as logfile:
             self.proc = subprocess.Popen(
                 twin_command(*args), stdout=logfile, stderr=logfile, env=env,

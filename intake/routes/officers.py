@@ -66,7 +66,10 @@ def queue(
             limit=page_size,
             offset=(page - 1) * page_size,
         )
-    return OfficerReports(data=[officer_view(row) for row in rows], count=count)
+    return OfficerReports(
+        data=[officer_view(row, public_url=service.settings.public_url) for row in rows],
+        count=count,
+    )
 
 
 @officer_router.get("/reports/{report_id}", response_model=OfficerReport, responses=NOT_FOUND)
@@ -76,7 +79,11 @@ def officer_report(report_id: ReportId, officer: OfficerDep, service: ServiceDep
         row = workflow.scoped_report(
             conn, report_id=report_id, kelurahan_code=officer["kelurahan_code"]
         )
-        return officer_view(row, store.report_history(conn, report_id=report_id))
+        return officer_view(
+            row,
+            store.report_history(conn, report_id=report_id),
+            public_url=service.settings.public_url,
+        )
 
 
 @officer_router.post("/reports/{report_id}/claim", response_model=OfficerReport, responses=CHANGE)
@@ -89,7 +96,7 @@ def claim(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> Offi
             kelurahan_code=officer["kelurahan_code"],
             officer_id=officer["id"],
         )
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 @officer_router.post(
@@ -148,7 +155,7 @@ def resolve(
     except BaseException:
         photos.remove_photo(settings.media_dir, name)
         raise
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 @coordinator_router.post(
@@ -162,7 +169,7 @@ def coordinate(
         row = workflow.coordinate(
             conn, report_id=report_id, kelurahan_code=coordinator["kelurahan_code"]
         )
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 @coordinator_router.post(
@@ -176,7 +183,7 @@ def dispatch(
         row = workflow.dispatch(
             conn, report_id=report_id, kelurahan_code=coordinator["kelurahan_code"], crew=body.crew
         )
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 @coordinator_router.post(
@@ -193,7 +200,7 @@ def handover(
             kelurahan_code=coordinator["kelurahan_code"],
             agency=body.agency,
         )
-    return officer_view(row)
+    return officer_view(row, public_url=service.settings.public_url)
 
 
 router = APIRouter()

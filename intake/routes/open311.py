@@ -26,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from intake import store
-from intake.deps import Service, ServiceDep
+from intake.deps import Service, ServiceDep, client_address
 from intake.errors import ApiError
+from intake.models import COORDINATE_DECIMALS, photo_url
 from intake.routes.reports import check_idempotency_key, create_report, locate_or_422
 from intake.search import MAX_ID, latest_notes, list_reports
 from twin.entities import CATEGORIES, OPEN_STATUSES, STATUSES
@@ -320,8 +321,11 @@ def _iso(value: datetime | None) -> str | None:
     return None if at is None else at.isoformat()
 
 
-def request_item(row: Any, note: str | None, names: dict[str, str]) -> dict[str, Any]:
-    """One stored report as an Open311 service request (public fields only)."""
+def request_item(
+    row: Any, note: str | None, names: dict[str, str], public_url: str
+) -> dict[str, Any]:
+    """One stored report as an Open311 service request (public fields only, coordinates rounded
+    to `COORDINATE_DECIMALS` places; ``media_url`` the proof photo once resolved)."""
     code = row["service_code"]
     kelurahan = row["kelurahan_code"]
     return {
@@ -339,9 +343,9 @@ def request_item(row: Any, note: str | None, names: dict[str, str]) -> dict[str,
         "address": row["address_string"],
         "address_id": None,
         "zipcode": None,
-        "lat": row["lat"],
-        "long": row["lon"],
-        "media_url": row["media_url"],
+        "lat": round(row["lat"], COORDINATE_DECIMALS),
+        "long": round(row["lon"], COORDINATE_DECIMALS),
+        "media_url": photo_url(public_url, row["photo_path"]) or row["media_url"],
         "jakarta_status": str(row["status"]).capitalize(),
         "kelurahan_code": kelurahan,
     }
@@ -352,7 +356,8 @@ def _requests_response(service: Service, fmt: str, rows: list[Any]) -> Response:
     with service.engine.connect() as conn:
         notes = latest_notes(conn, report_ids=[row["id"] for row in rows])
     names = kelurahan_names(service)
-    items = [request_item(row, notes.get(row["id"]), names) for row in rows]
+    public_url = service.settings.public_url
+    items = [request_item(row, notes.get(row["id"]), names, public_url) for row in rows]
     return render(fmt, "service_requests", items)
 
 
@@ -360,10 +365,10 @@ def _requests_response(service: Service, fmt: str, rows: list[Any]) -> Response:
 
 
 @router.get("/discovery.{fmt}", responses={404: ERRORS[404]})
-def discovery(fmt: str, request: Request) -> Response:
-    """Where the endpoints are and which formats they speak."""
+def discovery(fmt: str, service: ServiceDep) -> Response:
+    """Where the endpoints are and which formats they speak (``INTAKE_PUBLIC_URL``)."""
     fmt = check_format(fmt)
-    url = str(request.base_url).rstrip("/") + router.prefix
+    url = service.settings.public_url + router.prefix  # configured: never the Host header
     return render(
         fmt,
         "discovery",
@@ -420,6 +425,7 @@ def service_definition(service_code: str, fmt: str) -> Response:
     responses={
         **ERRORS,
         409: {"description": "same Idempotency-Key in flight"},
+        429: {"description": "rate limit: retry after Retry-After"},
         503: {"description": "overloaded or not stored: retry after Retry-After"},
     },
 )
@@ -435,15 +441,20 @@ async def post_request(fmt: str, request: Request, service: ServiceDep) -> Respo
         raise ApiError(
             400, "send the fields as application/x-www-form-urlencoded or multipart/form-data"
         )
+    source = client_address(request.scope)
+    service.limits.check_address(source)  # before the body: a blocked address is not read
     async with request.form() as form:
         fields = {name: _field(form, name, limit) for name, limit in FIELD_LIMITS.items()}
         description = _field(form, "description", service.settings.max_description_chars)
     if fields["api_key"] is None:
+        service.limits.failed(source)
         raise ApiError(403, "api_key is required: send a channel API key as a form field")
     api_key = await run_in_threadpool(service.api_key, fields["api_key"])
     if api_key is None:
+        service.limits.failed(source)
         raise ApiError(403, "invalid or revoked api_key")
     key = check_idempotency_key(request.headers.get("idempotency-key"))
+    service.limits.report(api_key["id"], source)
 
     code = fields["service_code"]
     if code is None:

@@ -6,17 +6,20 @@ import hashlib
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from intake import store
-from intake.deps import ApiKeyDep, Service, ServiceDep
+from intake.deps import ApiKeyDep, Service, ServiceDep, client_address
 from intake.errors import ApiError
-from intake.models import ReportCreate, ReportId, ReportPublic, report_public
+from intake.models import ReportCreate, ReportId, ReportPublic, Token, report_public
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft allows
+IDEMPOTENCY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # visible ASCII, as the IETF draft allows
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_PATTERN)
+IDEMPOTENCY_DOC = "retry-safe key, remembered 24 h; malformed: 400"
+IDEMPOTENCY_SCHEMA = {"pattern": IDEMPOTENCY_PATTERN, "minLength": 1, "maxLength": 255}
 
 
 def check_idempotency_key(key: str | None) -> str | None:
@@ -70,36 +73,51 @@ async def create_report(
                503: {"description": "overloaded or not stored: retry after Retry-After, same key"}},
 )  # fmt: skip
 async def post_report(
+    request: Request,
     body: ReportCreate,
     service: ServiceDep,
     api_key: ApiKeyDep,
-    idempotency_key: Annotated[
-        str | None, Header(description="retry-safe key, remembered 24 h")
-    ] = None,
-) -> ReportPublic:
+    idempotency_key: Annotated[str | None, Header(description=IDEMPOTENCY_DOC, json_schema_extra=IDEMPOTENCY_SCHEMA)] = None,
+) -> ReportPublic:  # fmt: skip
     """Receive a report; 201 means it is committed to durable storage.
 
     A retry with the same ``Idempotency-Key`` returns the same report; the same key with a
-    different body is refused with 422.
+    different body is refused with 422. ``Location`` names the report's address.
     """
-    public, replayed = await accept_report(service, body, api_key, idempotency_key)
+    public, replayed = await accept_report(
+        service, body, api_key, idempotency_key, address=client_address(request.scope)
+    )
     # a ready response skips FastAPI's second validation of the model (a hot path)
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    headers = {"Location": location(public)}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
     content = public.model_dump(mode="json")
     return JSONResponse(content, status_code=201, headers=headers)  # type: ignore[return-value]
 
 
+def location(public: ReportPublic) -> str:
+    """The ``Location`` of a created report."""
+    return f"/api/v1/reports/{public.id}"
+
+
 async def accept_report(
-    service: Service, body: ReportCreate, api_key: Any, idempotency_key: str | None
+    service: Service,
+    body: ReportCreate,
+    api_key: Any,
+    idempotency_key: str | None,
+    *,
+    address: str,
 ) -> tuple[ReportPublic, bool]:
     """Route, commit and describe one native report (the endpoint and `intake.fastpath`).
 
     Returns
     -------
     public, replayed
-        The public view of the stored report, and whether it answers a replayed key.
+        The public view of the stored report with its history as received, and whether it
+        answers a replayed key.
     """
     key = check_idempotency_key(idempotency_key)
+    service.limits.report(api_key["id"], address)
     kelurahan = locate_or_422(service, lat=body.lat, lon=body.lon)
     reporter = body.reporter
     values = {
@@ -119,16 +137,40 @@ async def accept_report(
     row, replayed = await create_report(
         service, values=values, api_key_id=api_key["id"], idempotency_key=key, body_hash=body_hash
     )
-    return report_public(row), replayed
+    # its history as received (a replay answers as the first time, whatever happened since)
+    received = [{"status": "menunggu", "at": row["created_at"], "note": "received"}]
+    return report_public(row, received, public_url=service.settings.public_url), replayed
 
 
 @router.get(
-    "/{report_id}", response_model=ReportPublic, responses={404: {"description": "no such report"}}
+    "/{report_id}",
+    response_model=ReportPublic,
+    responses={401: {"description": "no valid API key"}, 404: {"description": "no such report"}},
 )
-def get_report(report_id: ReportId, service: ServiceDep) -> ReportPublic:
-    """Track a report: its status and the history of its statuses."""
+def get_report(report_id: ReportId, service: ServiceDep, _: ApiKeyDep) -> ReportPublic:
+    """A report by its id, for a reporting channel (API key): exact, with its status history.
+
+    Ids are sequential, so they are not public: the public tracks a report by its token.
+    """
     with service.engine.connect() as conn:
         row = store.get_report(conn, report_id=report_id)
         if row is None:
             raise ApiError(404, f"no report {report_id}")
-        return report_public(row, store.report_history(conn, report_id=report_id))
+        history = store.report_history(conn, report_id=report_id)
+    return report_public(row, history, public_url=service.settings.public_url)
+
+
+@router.get(
+    "/track/{token}",
+    response_model=ReportPublic,
+    responses={404: {"description": "no report with this token"}},
+)
+def track_report(token: Token, service: ServiceDep) -> ReportPublic:
+    """Track a report by the token its POST answer carried (no key needed): its status and
+    history, coordinates rounded to 3 decimal places (about 110 m)."""
+    with service.engine.connect() as conn:
+        row = store.get_report_by_token(conn, token=token)
+        if row is None:
+            raise ApiError(404, "no report with this token")
+        history = store.report_history(conn, report_id=row["id"])
+    return report_public(row, history, public_url=service.settings.public_url, exact=False)

@@ -22,6 +22,16 @@ PG_SCHEMA = f"intake_test_{os.getpid()}"
 PG_URL = f"{PG_SERVER}?options=-csearch_path%3D{PG_SCHEMA}"
 
 
+# the rate limits count high here: these tests send hundreds of reports and failed logins a
+# second from one address; test_rate_limits sets its own limits and checks the defaults
+TEST_RATES = {
+    "INTAKE_RATE_FAILED_AUTH": "100000/second",
+    "INTAKE_RATE_REPORTS_KEY": "100000/second",
+    "INTAKE_RATE_REPORTS_ADDRESS": "100000/second",
+}
+os.environ.update(TEST_RATES)  # also for the servers the tests start as subprocesses
+
+
 def sqlite_with_key(db: Path) -> tuple[str, str]:
     """A migrated SQLite database at `db` with one channel key: (URL, key)."""
     url = f"sqlite:///{db}"

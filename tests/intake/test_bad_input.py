@@ -114,8 +114,8 @@ def test_malformed_idempotency_key(api: Api, key: str) -> None:
 
 
 def test_bad_report_ids(api: Api) -> None:
-    assert api.client.get("/api/v1/reports/999999").status_code == 404
-    r = api.client.get("/api/v1/reports/abc")
+    assert api.client.get("/api/v1/reports/999999", headers=api.headers()).status_code == 404
+    r = api.client.get("/api/v1/reports/abc", headers=api.headers())
     assert r.status_code == 422
     assert "report_id" in r.json()["detail"]
 
@@ -129,7 +129,7 @@ def test_no_pii_in_public_responses_or_logs(api: Api, caplog: pytest.LogCaptureF
     caplog.set_level(logging.DEBUG)
     r = api.client.post("/api/v1/reports", json=body(reporter=sentinels), headers=api.headers())
     assert r.status_code == 201
-    seen = [r.text, api.client.get(f"/api/v1/reports/{r.json()['id']}").text]
+    seen = [r.text, api.client.get(f"/api/v1/reports/{r.json()['id']}", headers=api.headers()).text]
     seen += [rec.getMessage() for rec in caplog.records]
     for value in sentinels.values():
         assert all(value not in text for text in seen), value

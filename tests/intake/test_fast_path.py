@@ -68,7 +68,7 @@ def test_an_unexpected_error_is_a_500_and_the_body_is_not_logged(
     """The fast path sits outside FastAPI's error handling, so it must keep its promise itself."""
     fast, _, key = clients
 
-    async def broken(*_: object) -> None:
+    async def broken(*_: object, **__: object) -> None:
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr("intake.routes.reports.accept_report", broken)

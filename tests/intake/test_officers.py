@@ -153,7 +153,9 @@ def test_claim_race_has_exactly_one_winner(api: Api) -> None:
     with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
         codes = list(pool.map(lambda t: claim(api, report_id, t).status_code, tokens))
     assert sorted(codes) == [200] + [409] * (len(tokens) - 1)
-    history = api.client.get(f"/api/v1/reports/{report_id}").json()["history"]
+    history = api.client.get(f"/api/v1/reports/{report_id}", headers=api.headers()).json()[
+        "history"
+    ]
     assert [h["status"] for h in history] == ["menunggu", "proses"]
     winner = stored(api, report_id)["claimed_by"]
     assert winner is not None
@@ -163,7 +165,10 @@ def test_claim_race_has_exactly_one_winner(api: Api) -> None:
     assert seen.json()["claimed_by"] == winner
     queue = api.client.get("/api/v1/officer/queue", headers=api.bearer(api.officer)).json()
     assert {r["id"]: r["claimed_by"] for r in queue["data"]}[report_id] == winner
-    assert "claimed_by" not in api.client.get(f"/api/v1/reports/{report_id}").json()
+    assert (
+        "claimed_by"
+        not in api.client.get(f"/api/v1/reports/{report_id}", headers=api.headers()).json()
+    )
 
 
 def test_other_kelurahan_is_404_like_a_missing_report(api: Api) -> None:
@@ -209,7 +214,9 @@ def test_resolve_strips_metadata_and_chooses_the_name(api: Api) -> None:
         assert "exif" not in image.info
         assert "icc_profile" not in image.info
         assert image.size == (48, 64)  # turned upright by the EXIF orientation
-    history = api.client.get(f"/api/v1/reports/{report_id}").json()["history"]
+    history = api.client.get(f"/api/v1/reports/{report_id}", headers=api.headers()).json()[
+        "history"
+    ]
     assert history[-1] == {**history[-1], "status": "selesai", "note": "sudah dibersihkan"}
     queue = api.client.get("/api/v1/officer/queue", headers=api.bearer(api.officer)).json()
     assert queue["count"] == 0
@@ -315,7 +322,7 @@ def test_coordinator_flow(api: Api) -> None:
         r = coordinator_post(api, third, action, api.officer, **body)
         assert r.status_code == 403, (action, r.text)
     assert stored(api, third)["status"] == "menunggu"
-    history = api.client.get(f"/api/v1/reports/{first}").json()["history"]
+    history = api.client.get(f"/api/v1/reports/{first}", headers=api.headers()).json()["history"]
     assert [h["status"] for h in history] == ["menunggu", "koordinasi", "disposisi"]
 
 

@@ -28,7 +28,7 @@ def test_post_and_track(api: Api) -> None:
     assert report["status"] == "menunggu"
     assert report["open311_status"] == "open"
     assert isinstance(report["id"], str)
-    got = api.client.get(f"/api/v1/reports/{report['id']}")
+    got = api.client.get(f"/api/v1/reports/{report['id']}", headers=api.headers())
     assert got.status_code == 200
     assert [h["status"] for h in got.json()["history"]] == ["menunggu"]
     assert got.json()["created_at"].endswith(("Z", "+00:00"))
