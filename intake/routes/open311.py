@@ -30,7 +30,7 @@ from intake.deps import Service, ServiceDep, client_address
 from intake.errors import ApiError
 from intake.models import COORDINATE_DECIMALS, photo_url
 from intake.routes.reports import check_idempotency_key, create_report, locate_or_422
-from intake.search import MAX_ID, latest_notes, list_reports
+from intake.search import MAX_ID, latest_notes, list_reports, status_histories
 from twin.entities import CATEGORIES, OPEN_STATUSES, STATUSES
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -40,6 +40,7 @@ CHANGESET = "2026-11-22T00:00:00+00:00"  # last change of this API's endpoints o
 MEDIA_TYPES = {"json": "application/json", "xml": "text/xml"}
 MAX_WINDOW = timedelta(days=90)
 MAX_IDS = 1000
+EXTENSIONS = "true: each request also carries notes, its update history"
 
 # XML: the element of each item of a list, by the list's element
 ITEM_TAGS = {
@@ -49,6 +50,8 @@ ITEM_TAGS = {
     "endpoints": "endpoint",
     "formats": "format",
     "attributes": "attribute",
+    "notes": "note",
+    "service_request_updates": "request_update",
 }
 # characters XML 1.0 cannot carry at all, escaped or not
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -351,14 +354,44 @@ def request_item(
     }
 
 
-def _requests_response(service: Service, fmt: str, rows: list[Any]) -> Response:
-    """Listed rows as service requests, with their latest status notes."""
+def _requests_response(
+    service: Service, fmt: str, rows: list[Any], *, extensions: bool = False
+) -> Response:
+    """Listed rows as service requests, with their latest status notes.
+
+    With `extensions`, each request also carries ``notes``: its whole update history (the
+    Open311 update-history extension, as Chicago's endpoint answers ``extensions=true``).
+    """
+    ids = [row["id"] for row in rows]
     with service.engine.connect() as conn:
-        notes = latest_notes(conn, report_ids=[row["id"] for row in rows])
+        notes = latest_notes(conn, report_ids=ids)
+        histories = status_histories(conn, report_ids=ids) if extensions else {}
     names = kelurahan_names(service)
     public_url = service.settings.public_url
     items = [request_item(row, notes.get(row["id"]), names, public_url) for row in rows]
+    if extensions:
+        for item, row in zip(items, rows, strict=True):
+            item["notes"] = history_notes(histories.get(row["id"], []), row, public_url)
     return render(fmt, "service_requests", items)
+
+
+def history_notes(changes: list[Any], row: Any, public_url: str) -> list[dict[str, Any]]:
+    """A report's status changes as Open311 ``notes``: ``opened``, ``activity``, ``closed``."""
+    notes = []
+    for i, change in enumerate(changes):
+        closed = change["status"] not in OPEN_STATUSES
+        kind = "opened" if i == 0 else "closed" if closed else "activity"
+        notes.append(
+            {
+                "datetime": _iso(change["at"]),
+                "type": kind,
+                "summary": f"Request {kind}" if kind != "activity" else change["status"].title(),
+                "description": change["note"],
+                "jakarta_status": str(change["status"]).capitalize(),
+                "media_url": photo_url(public_url, row["photo_path"]) if closed else None,
+            }
+        )
+    return notes
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -530,6 +563,7 @@ def get_requests(
     status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+    extensions: Annotated[bool, Query(description=EXTENSIONS)] = False,
 ) -> Response:
     """Service requests, newest first: by default those of the last 90 days."""
     fmt = check_format(fmt)
@@ -541,7 +575,7 @@ def get_requests(
             )
         with service.engine.connect() as conn:
             rows = list_reports(conn, ids=[int(i) for i in ids], limit=len(ids))
-        return _requests_response(service, fmt, rows)
+        return _requests_response(service, fmt, rows, extensions=extensions)
 
     codes = _split(service_code)
     unknown = [c for c in codes or () if c not in CATEGORIES]
@@ -564,11 +598,16 @@ def get_requests(
             limit=page_size,
             offset=(page - 1) * page_size,
         )
-    return _requests_response(service, fmt, rows)
+    return _requests_response(service, fmt, rows, extensions=extensions)
 
 
 @router.get("/requests/{request_id}.{fmt}", responses={404: ERRORS[404]})
-def get_request(request_id: str, fmt: str, service: ServiceDep) -> Response:
+def get_request(
+    request_id: str,
+    fmt: str,
+    service: ServiceDep,
+    extensions: Annotated[bool, Query(description=EXTENSIONS)] = False,
+) -> Response:
     """One service request, as a list of one."""
     fmt = check_format(fmt)
     if not REQUEST_ID.fullmatch(request_id) or int(request_id) > MAX_ID:
@@ -577,7 +616,7 @@ def get_request(request_id: str, fmt: str, service: ServiceDep) -> Response:
         rows = list_reports(conn, ids=[int(request_id)], limit=1)
     if not rows:
         raise ApiError(404, f"no service request {request_id}")
-    return _requests_response(service, fmt, rows)
+    return _requests_response(service, fmt, rows, extensions=extensions)
 
 
 @router.get("/tokens/{token}.{fmt}", responses={404: ERRORS[404]})
