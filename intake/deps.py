@@ -191,3 +191,23 @@ def require_coordinator(officer: OfficerDep) -> Any:
 
 
 CoordinatorDep = Annotated[Any, Depends(require_coordinator)]
+
+
+ADMIN_ROLE = "admin"  # the city's control room: every kelurahan
+ALL_KELURAHAN = "*"  # the kelurahan code stored for an administrator
+ROLES = ("officer", "coordinator", ADMIN_ROLE)
+
+
+def officer_scope(officer: Any) -> str | None:
+    """The kelurahan an officer or coordinator sees; None for an administrator (all)."""
+    return None if officer["role"] == ADMIN_ROLE else str(officer["kelurahan_code"])
+
+
+def require_admin(officer: OfficerDep) -> Any:
+    """An officer with the administrator role (403 otherwise)."""
+    if officer["role"] != ADMIN_ROLE:
+        raise ApiError(403, "this needs an administrator's token")
+    return officer
+
+
+AdminDep = Annotated[Any, Depends(require_admin)]

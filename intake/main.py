@@ -237,9 +237,18 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         log.warning("DataError on %s %s", request.method, request.url.path)
         return render_error(request, 422, UNUSABLE)
 
-    from intake.routes import health, kpis, media, officers, open311, open311_updates, reports
+    from intake.routes import (
+        export,
+        health,
+        kpis,
+        media,
+        officers,
+        open311,
+        open311_updates,
+        reports,
+    )
 
-    for module in (health, reports, officers, kpis, open311, open311_updates, media):
+    for module in (health, reports, officers, kpis, open311, open311_updates, media, export):
         app.include_router(module.router)
     app.add_middleware(CredentialsFirst)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]

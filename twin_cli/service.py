@@ -1,4 +1,5 @@
-"""The intake service's commands: `twin serve`, `twin keys`, `twin officers`, `twin bench intake`."""
+"""The intake service's commands: `twin serve`, `twin keys`, `twin officers`, `twin export`,
+`twin bench intake`."""
 
 from __future__ import annotations
 
@@ -79,22 +80,86 @@ def _cmd_keys_add(args: argparse.Namespace) -> int:
 
 def _cmd_officers_add(args: argparse.Namespace) -> int:
     from intake.db import make_engine, migrate
+    from intake.deps import ADMIN_ROLE, ALL_KELURAHAN
     from intake.store import create_officer
     from twin.city.datadir import resolve_data_dir
     from twin.city.kelurahan import load_kelurahan
 
-    paths = resolve_data_dir(args.data)
-    codes = set(load_kelurahan(paths.require(paths.kelurahan))["kode_kemendagri"])
-    if args.kelurahan not in codes:
-        raise TwinError(
-            f"--kelurahan {args.kelurahan!r}: no such kelurahan code (e.g. 31.71.01.1001)"
-        )
+    if args.role == ADMIN_ROLE:
+        if args.kelurahan not in (None, "all"):
+            raise TwinError("--role admin sees every kelurahan: leave out --kelurahan")
+        args.kelurahan = ALL_KELURAHAN
+    elif args.kelurahan is None:
+        raise TwinError(f"--role {args.role} needs --kelurahan CODE (e.g. 31.71.01.1001)")
+    else:
+        paths = resolve_data_dir(args.data)
+        codes = set(load_kelurahan(paths.require(paths.kelurahan))["kode_kemendagri"])
+        if args.kelurahan not in codes:
+            raise TwinError(
+                f"--kelurahan {args.kelurahan!r}: no such kelurahan code (e.g. 31.71.01.1001)"
+            )
     engine = make_engine(_database_url(args))
     migrate(engine)
     with engine.begin() as conn:
         officer_id, token = create_officer(conn, kelurahan_code=args.kelurahan, role=args.role)
     print(token)
     log.info("officer %d (%s) of kelurahan %s", officer_id, args.role, args.kelurahan)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import sys
+    from collections.abc import Iterator
+    from contextlib import nullcontext
+
+    import pyarrow as pa
+
+    from intake.db import make_engine
+    from intake.export import (
+        ExportRangeError,
+        encode,
+        export_range,
+        kelurahan_places,
+        record_batches,
+    )
+    from twin.city.datadir import resolve_data_dir
+    from twin.city.kelurahan import load_kelurahan
+
+    try:
+        span = export_range(args.since, args.until)
+    except ExportRangeError as exc:
+        raise TwinError(str(exc)) from exc
+    fmt = args.format or ("parquet" if str(args.out).endswith(".parquet") else "csv")
+    paths = resolve_data_dir(args.data)
+    places = kelurahan_places(load_kelurahan(paths.require(paths.kelurahan)))
+    engine = make_engine(_database_url(args))
+    out = Path(args.out) if args.out != "-" else None
+    partial = out.with_name(out.name + ".partial") if out else None
+    rows = 0
+
+    def counted(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        nonlocal rows
+        for batch in batches:
+            rows += batch.num_rows
+            yield batch
+
+    try:
+        with (
+            engine.connect() as conn,
+            partial.open("wb") if partial else nullcontext(sys.stdout.buffer) as sink,
+        ):
+            batches = counted(record_batches(conn, span, places=places))
+            for chunk in encode(batches, fmt):
+                sink.write(chunk)
+    except BaseException:
+        if partial:
+            partial.unlink(missing_ok=True)  # never a half-written export under its name
+        raise
+    finally:
+        engine.dispose()
+    if out and partial:
+        partial.replace(out)
+        log.warning("wrote %s: %d reports (%s)", out, rows, fmt)
     return 0
 
 
@@ -145,15 +210,31 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     keys_add.add_argument("--database-url", help="as for twin serve")
     keys_add.set_defaults(func=_cmd_keys_add)
 
+    export = commands.add_parser(
+        "export", help="one row per report of the intake database, as CSV or Parquet"
+    )
+    export.add_argument("--since", required=True, help="first day, e.g. 2026-01-01")
+    export.add_argument("--until", required=True, help="last day (inclusive); at most a year")
+    export.add_argument("--format", choices=("csv", "parquet"), help="default: by --out's suffix")
+    export.add_argument("--out", default="-", help="file to write (default: standard output)")
+    export.add_argument("--database-url", help="as for twin serve")
+    add_data_option(export)
+    export.set_defaults(func=_cmd_export)
+
     officers = commands.add_parser("officers", help="kelurahan officers of the intake API")
     officers_cmds = officers.add_subparsers(
         dest="officers_command", required=True, metavar="ACTION"
     )
     officers_add = officers_cmds.add_parser("add", help="issue an officer token and print it")
     officers_add.add_argument(
-        "--kelurahan", required=True, help="Kemendagri code, e.g. 31.71.01.1001"
+        "--kelurahan", help="Kemendagri code, e.g. 31.71.01.1001 (not for --role admin)"
     )
-    officers_add.add_argument("--role", choices=("officer", "coordinator"), default="officer")
+    officers_add.add_argument(
+        "--role",
+        choices=("officer", "coordinator", "admin"),
+        default="officer",
+        help="admin: the control room, every kelurahan (default officer)",
+    )
     officers_add.add_argument("--database-url", help="as for twin serve")
     add_data_option(officers_add)
     officers_add.set_defaults(func=_cmd_officers_add)

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from twin.entities import OUTCOMES, STAGES
 from twin.kpis import judge_targets, kpis_by, rank_kelurahan, report_kpis
-from twin.model.demand import OUTCOMES, generate_reports
+from twin.model.demand import generate_reports
 from twin.model.process import CityTwin
 from twin.model.streams import RandomStreams
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from twin.model.scenario import Scenario
 
 TIMEZONE = "Asia/Jakarta"
-STAGES = ("submitted", "received", "coordinated", "assigned", "arrived", "done", "closed")
 
 
 @dataclass(slots=True)
