@@ -204,3 +204,27 @@ def test_export_memory_is_flat(tmp_path: Path, synthetic_dir: Path, fmt: str) ->
     assert len(rss) >= 10  # written as it goes, a batch at a time
     # 160,000 more rows held as Python objects would take over 100 MB
     assert max(rss) - rss[1] < 20, rss
+
+
+def test_the_doc_compares_simulated_and_real_with_one_code(
+    api: Api, synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/records.md's code reads a twin run and an export alike."""
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path / "cache"))
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text("[run]\ndays = 2\n[demand]\nreports_per_day = 30.0\n")
+    run = tmp_path / "run"
+    args = ["run", str(scenario), "--data", str(synthetic_dir), "--out", str(run), "--quiet"]
+    assert main(args) == 0
+    seeded(api)
+    admin = new_officer(api, kelurahan_code="*", role="admin")
+    real = tmp_path / "real.parquet"
+    real.write_bytes(export(api, admin, format="parquet"))
+    doc = (Path(__file__).parents[2] / "docs" / "records.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/records.md", "exec"), namespace)
+    table = namespace["compare"](run / "reports.parquet", real)  # type: ignore[operator]
+    assert table.loc["reports", "real"] == 2
+    assert table.loc["resolved", "real"] == 1
+    assert table.loc["reports", "simulated"] > 30
