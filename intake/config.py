@@ -64,8 +64,8 @@ class Settings:
         allocated (`intake.photos.decode_bytes`; 413 beyond).
     photo_jobs
         Photos decoded at once (``INTAKE_PHOTO_JOBS``, default 2: one per core of the reference
-        machine); further uploads wait for a slot, at most `photo_wait_seconds`, then get 503
-        with ``Retry-After``. Peak memory of photo handling: about ``photo_jobs`` x 1.6 x
+        machine); further uploads wait for a slot, at most `photo_wait_seconds`
+        (``INTAKE_PHOTO_WAIT_SECONDS``, default 60), then get 503 with ``Retry-After``. Peak memory of photo handling: about ``photo_jobs`` x 1.6 x
         `max_photo_decode_bytes`.
     max_description_chars
         Longest report description.
@@ -110,7 +110,7 @@ class Settings:
     max_photo_pixels: int = 40_000_000
     max_photo_decode_bytes: int = 96 * 2**20
     photo_jobs: int = field(default_factory=lambda: _count("PHOTO_JOBS") or 2)
-    photo_wait_seconds: float = 60.0
+    photo_wait_seconds: float = field(default_factory=lambda: _seconds("PHOTO_WAIT_SECONDS", "60"))
     max_description_chars: int = 4000
     batch_max: int = 256
     idempotency_hours: int = 24

@@ -8,6 +8,10 @@ from typing import Any
 # text fields refuse C0 control characters other than tab, line feed and carriage return (and
 # DEL): PostgreSQL cannot store NUL, XML cannot carry most of them, and no citizen types them
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# a name (a crew, an agency): such text with at least one visible character
+NAME_PATTERN = (
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+)
 
 
 class ApiError(Exception):
@@ -30,6 +34,12 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
+PATTERN_MESSAGES = {
+    TEXT_PATTERN: "control characters (such as NUL) are not allowed",
+    NAME_PATTERN: "needs a visible character; control characters (such as NUL) are not allowed",
+}
+
+
 def describe_errors(errors: Sequence[Any]) -> tuple[int, str]:
     """One line for a list of pydantic errors: ``field: problem; ...`` (malformed JSON: 400)."""
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -40,10 +50,7 @@ def describe_errors(errors: Sequence[Any]) -> tuple[int, str]:
         message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         if e.get("type") == "extra_forbidden":
             message = "this field may not be set by a client"
-        elif (
-            e.get("type") == "string_pattern_mismatch"
-            and (e.get("ctx") or {}).get("pattern") == TEXT_PATTERN
-        ):
-            message = "control characters (such as NUL) are not allowed"
+        elif e.get("type") == "string_pattern_mismatch":
+            message = PATTERN_MESSAGES.get(str((e.get("ctx") or {}).get("pattern")), message)
         parts.append(f"{where}: {message}")
     return 422, "; ".join(parts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 UNUSABLE = "the request holds a value the database cannot take (such as a NUL character)"
 AUTH_HEADERS = (b"x-api-key", b"authorization")
+SECRET_SEGMENT = re.compile(r"[^/.]{16,}")  # a token or a photo name, not an id or a word
 ErrorRenderer = Any  # (request, status, message) -> Response
 
 
@@ -80,6 +83,11 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def loggable(path: str) -> str:
+    """`path` for a log line: long segments (tracking tokens, photo names) replaced."""
+    return SECRET_SEGMENT.sub("<redacted>", path)
 
 
 class CredentialsFirst:
@@ -140,7 +148,12 @@ class CatchAll:
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:
-            log.error("unexpected %s on %s %s", type(exc).__name__, scope["method"], scope["path"])
+            log.error(
+                "unexpected %s on %s %s",
+                type(exc).__name__,
+                scope["method"],
+                loggable(scope["path"]),
+            )
             if started:  # too late for a status: the server ends the connection
                 return
             response = render_error(Request(scope), 500, "internal error")
@@ -198,7 +211,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             writer.close()
             engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's scripts served by the app: they work offline
+    app = FastAPIOffline(
         title="jakarta-twin intake",
         version="1.0",
         description=(
@@ -234,7 +248,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(DataError)
     async def unstorable(request: Request, exc: DataError) -> Response:
         # a value the database refuses (e.g. NUL on PostgreSQL) is the client's, and permanent
-        log.warning("DataError on %s %s", request.method, request.url.path)
+        log.warning("DataError on %s %s", request.method, loggable(request.url.path))
         return render_error(request, 422, UNUSABLE)
 
     from intake.routes import (

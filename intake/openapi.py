@@ -26,6 +26,10 @@ OPEN311_ERRORS = {
     },
 }
 FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+RATE_LIMITED = {
+    "description": "rate limit (failed authentications, or new reports): retry after Retry-After",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+}
 
 
 def corrected_openapi(app: FastAPI) -> dict[str, Any]:
@@ -41,7 +45,9 @@ def corrected_openapi(app: FastAPI) -> dict[str, Any]:
     schemas["ErrorMessage"] = ERROR_MESSAGE
     schemas["Open311Errors"] = OPEN311_ERRORS
     for path, operations in spec["paths"].items():
-        for operation in operations.values():
+        for method, operation in operations.items():
+            if operation.get("security") or (method == "post" and "requests" in path):
+                operation["responses"].setdefault("429", RATE_LIMITED)
             _correct_errors(operation, open311=path.startswith("/open311/"))
     app.openapi_schema = spec
     return spec
@@ -67,4 +73,5 @@ def _correct_errors(operation: dict[str, Any], *, open311: bool) -> None:
         content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}}
     for status, response in responses.items():
         if status.startswith("4") or status == "503":
+            response = responses[status] = dict(response)  # RATE_LIMITED is shared
             response["content"] = content

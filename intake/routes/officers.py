@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from intake import photos, store, workflow
 from intake.deps import CoordinatorDep, OfficerDep, ServiceDep
-from intake.errors import TEXT_PATTERN, ApiError
+from intake.errors import NAME_PATTERN, TEXT_PATTERN, ApiError
 from intake.models import OfficerReport, OfficerReports, ReportId, officer_view
 
 MAX_NOTE = 1000
@@ -33,11 +33,11 @@ coordinator_router = APIRouter(prefix="/api/v1/coordinator", tags=["coordinators
 class Dispatch(BaseModel):
     """The field crew sent to a report."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
     crew: str = Field(
         min_length=1,
         max_length=100,
-        pattern=TEXT_PATTERN,
+        pattern=NAME_PATTERN,
         description="the crew's name or call sign",
     )
 
@@ -45,9 +45,9 @@ class Dispatch(BaseModel):
 class Handover(BaseModel):
     """The agency (dinas) a report is handed over to."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
     agency: str = Field(
-        min_length=1, max_length=100, pattern=TEXT_PATTERN, description="the receiving agency"
+        min_length=1, max_length=100, pattern=NAME_PATTERN, description="the receiving agency"
     )
 
 

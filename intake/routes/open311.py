@@ -89,24 +89,46 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 PHONE = re.compile(r"\+?[0-9 ()-]{5,40}")
 URL = re.compile(r"https?://\S+")
 REQUEST_ID = re.compile(r"[0-9]{1,10}")
+STATUS_LIST = r"^(open|closed)(,(open|closed))*$"
 TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # uuid4
 # a '+' of a UTC offset arrives as a space when the client did not percent-encode it
 UNENCODED_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+# what `_field` and `post_request` enforce, as JSON Schema (kept next to the checks it describes)
+XML_TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ud800-\\udfff\\ufffe\\uffff]*$"  # = NOT_XML
+FORM_RULES: dict[str, dict[str, Any]] = {
+    "service_code": {"enum": list(CATEGORIES)},
+    "lat": {"type": "number", "minimum": -90, "maximum": 90},
+    "long": {"type": "number", "minimum": -180, "maximum": 180},
+    "email": {"pattern": "^[^@\\s\\x00-\\x1f]+@[^@\\s\\x00-\\x1f]+$"},
+    "phone": {"pattern": "^\\+?[0-9 ()-]{5,40}$"},
+    "media_url": {"pattern": "^https?://[^\\s\\x00-\\x1f]+$"},
+}
+
+
+def _form_schema(max_description: int) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for name, limit in [*FIELD_LIMITS.items(), ("description", max_description)]:
+        rule = FORM_RULES.get(name, {})
+        if rule.get("type") == "number":
+            properties[name] = rule
+        else:
+            properties[name] = {"type": "string", "maxLength": limit, "pattern": XML_TEXT, **rule}
+    return {
+        "type": "object",
+        "required": ["api_key", "service_code"],
+        "properties": properties,
+        # a location: lat and long together, or a kelurahan named in address_string
+        "dependentRequired": {"lat": ["long"], "long": ["lat"]},
+        "anyOf": [{"required": ["lat", "long"]}, {"required": ["address_string"]}],
+    }
+
 
 POST_FORM = {
     "requestBody": {
         "required": True,
         "content": {
-            media: {
-                "schema": {
-                    "type": "object",
-                    "required": ["api_key", "service_code"],
-                    "properties": {
-                        name: {"type": "number"} if name in ("lat", "long") else {"type": "string"}
-                        for name in [*FIELD_LIMITS, "description"]
-                    },
-                }
-            }
+            media: {"schema": _form_schema(4000)}
             for media in ("application/x-www-form-urlencoded", "multipart/form-data")
         },
     }
@@ -560,7 +582,9 @@ def get_requests(
     end_date: Annotated[
         str | None, Query(description="ISO 8601 with timezone; at most 90 days after start_date")
     ] = None,
-    status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
+    status: Annotated[
+        str | None, Query(description="open, closed or both, comma-separated", pattern=STATUS_LIST)
+    ] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
     extensions: Annotated[bool, Query(description=EXTENSIONS)] = False,

@@ -69,7 +69,7 @@ def test_control_characters_in_a_disposition_are_a_422(
     report_id = post_report(api)
     r = coordinator_post(api, report_id, action, api.coordinator, **payload)
     assert r.status_code == 422, r.text
-    assert "control characters" in r.json()["detail"]
+    assert "control characters (such as NUL) are not allowed" in r.json()["detail"]
     assert stored(api, report_id)["status"] == "menunggu"
 
 
@@ -90,6 +90,16 @@ def test_control_characters_in_a_resolve_note_are_a_422(api: Api) -> None:
 def test_open311_token_with_a_nul_is_a_404(api: Api) -> None:
     r = api.client.get("/open311/v2/tokens/a%00b.json")
     assert r.status_code == 404, r.text
+
+
+def test_a_logged_path_carries_no_token() -> None:
+    from intake.main import loggable
+
+    token = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert loggable(f"/api/v1/reports/track/{token}") == "/api/v1/reports/track/<redacted>"
+    assert loggable("/api/v1/coordinator/reports/12/dispatch") == (
+        "/api/v1/coordinator/reports/12/dispatch"
+    )
 
 
 def test_an_unexpected_error_is_answered_500_without_a_traceback(
