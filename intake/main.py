@@ -27,8 +27,10 @@ from intake.config import Settings
 from intake.db import make_engine, migrate
 from intake.deps import Service, authenticate_key, authenticate_officer, client_address
 from intake.errors import ApiError, describe_errors
+from intake.events import EventHub
 from intake.fastpath import ReportFastPath
 from intake.openapi import corrected_openapi
+from intake.webhooks import Deliverer, DeliveryPolicy
 from intake.writer import GroupCommitWriter
 from twin.city.datadir import resolve_data_dir
 from twin.city.kelurahan import KelurahanIndex, load_kelurahan
@@ -169,6 +171,17 @@ def render_error(request: Request, status: int, message: str) -> Response:
     return JSONResponse({"detail": message}, status_code=status)
 
 
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    """How webhooks are delivered and SLA events found, from the settings."""
+    return DeliveryPolicy(
+        max_attempts=settings.webhook_max_attempts,
+        lease_seconds=settings.webhook_lease_seconds,
+        sla_sweep_seconds=settings.sla_sweep_seconds,
+        sla_nearing_hours=settings.sla_nearing_hours,
+        allow_private=settings.webhook_allow_private,
+    )
+
+
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """The service as uvicorn runs it: the report fast path (if on) in front of the API."""
     settings = settings or Settings()
@@ -197,16 +210,23 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             max_pending=settings.max_pending,
             crash_after_commits=settings.crash_after_commits,
         )
+        hub = EventHub(engine, settings.events_poll_seconds)
         app.state.service = Service(
             settings=settings,
             engine=engine,
             writer=writer,
             kelurahan=kelurahan,
             recent_kpis=RecentResults(settings.kpi_cache_seconds),
+            events=hub,
         )
+        deliverer = Deliverer(engine, delivery_policy(settings))
+        hub.start()
+        deliverer.start()
         try:
             yield
         finally:
+            await hub.close()
+            deliverer.close()
             app.state.service.photo_pool.shutdown()
             writer.close()
             engine.dispose()
@@ -252,6 +272,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         return render_error(request, 422, UNUSABLE)
 
     from intake.routes import (
+        events,
         export,
         health,
         kpis,
@@ -262,7 +283,17 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         reports,
     )
 
-    for module in (health, reports, officers, kpis, open311, open311_updates, media, export):
+    for module in (
+        health,
+        reports,
+        officers,
+        kpis,
+        open311,
+        open311_updates,
+        media,
+        export,
+        events,
+    ):
         app.include_router(module.router)
     app.add_middleware(CredentialsFirst)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]

@@ -163,6 +163,52 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_webhooks(args: argparse.Namespace) -> int:
+    from intake import webhooks
+    from intake.config import Settings
+    from intake.db import make_engine, migrate
+    from intake.errors import ApiError
+    from twin.city.datadir import resolve_data_dir
+    from twin.city.kelurahan import load_kelurahan
+
+    engine = make_engine(_database_url(args))
+    migrate(engine)
+    try:
+        if args.webhooks_command == "add":
+            code = "*" if args.kelurahan == "all" else args.kelurahan
+            if code != "*":
+                paths = resolve_data_dir(args.data)
+                if code not in set(load_kelurahan(paths.require(paths.kelurahan))["kode_kemendagri"]):  # fmt: skip
+                    raise TwinError(f"--kelurahan {code!r}: no such kelurahan code (or: all)")
+            allow = Settings().webhook_allow_private
+            with engine.begin() as conn:
+                wid, secret = webhooks.subscribe(
+                    conn, kelurahan_code=code, url=args.url, allow_private=allow
+                )
+            print(secret)
+            log.info("webhook %d for kelurahan %s: %s", wid, code, args.url)
+        elif args.webhooks_command == "retry":
+            with engine.begin() as conn:
+                if not webhooks.requeue(conn, delivery_id=args.delivery):
+                    raise TwinError(f"--delivery {args.delivery}: no dead delivery with this id")
+            print(f"delivery {args.delivery} queued again")
+        else:  # dead: the dead letters
+            with engine.connect() as conn:
+                rows = webhooks.list_deliveries(conn, state="dead", limit=args.limit)
+            for r in rows:
+                print(
+                    f"delivery {r['id']} webhook {r['webhook_id']} {r['kind']} report "
+                    f"{r['report_id']} event {r['event_id']}: {r['attempts']} attempts, "
+                    f"last error {r['last_error']}"
+                )
+            log.info("%d dead deliveries", len(rows))
+    except ApiError as exc:  # a refused URL
+        raise TwinError(f"--url: {exc.message}") from exc
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _cmd_bench_intake(args: argparse.Namespace) -> int:
     from intake.bench import INTAKE_TARGETS, bench_intake
     from twin.bench import format_bench
@@ -220,6 +266,22 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("--database-url", help="as for twin serve")
     add_data_option(export)
     export.set_defaults(func=_cmd_export)
+
+    hooks = commands.add_parser("webhooks", help="alerts to the lurah: signed webhooks")
+    hooks_cmds = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    hooks_add = hooks_cmds.add_parser(
+        "add", help="subscribe a URL to a kelurahan's events and print its signing secret"
+    )
+    hooks_add.add_argument("--kelurahan", required=True, help="Kemendagri code, or all")
+    hooks_add.add_argument("--url", required=True, help="public http(s) URL that receives POSTs")
+    add_data_option(hooks_add)
+    hooks_dead = hooks_cmds.add_parser("dead", help="list the dead letters")
+    hooks_dead.add_argument("--limit", type=int, default=100, help="most rows (default 100)")
+    hooks_retry = hooks_cmds.add_parser("retry", help="queue a dead delivery again")
+    hooks_retry.add_argument("--delivery", type=int, required=True, help="its id (see dead)")
+    for sub in (hooks_add, hooks_dead, hooks_retry):
+        sub.add_argument("--database-url", help="as for twin serve")
+        sub.set_defaults(func=_cmd_webhooks)
 
     officers = commands.add_parser("officers", help="kelurahan officers of the intake API")
     officers_cmds = officers.add_subparsers(
