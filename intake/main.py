@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -280,6 +281,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         officers,
         open311,
         open311_updates,
+        ops,
         reports,
     )
 
@@ -293,8 +295,11 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         media,
         export,
         events,
+        ops,
     ):
         app.include_router(module.router)
+    # the map pages' scripts and styles, Leaflet among them: no CDN, they work offline
+    app.mount("/static", StaticFiles(directory=ops.STATIC), name="static")
     app.add_middleware(CredentialsFirst)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     app.add_middleware(CatchAll)  # type: ignore[arg-type]

@@ -5,7 +5,9 @@ with a public payload (no reporter's contact, no description, coordinates rounde
 ``event_id`` (uuid4) that identifies it everywhere it goes. In the same statement batch, one
 ``webhook_deliveries`` row per subscription of its kelurahan is queued. A crash either keeps the
 change with its events and deliveries, or neither: nothing to deliver is ever lost, and
-`intake.webhooks` delivers from these rows after any restart.
+`intake.webhooks` delivers from these rows after any restart. The group-commit writer calls
+`record_received` in each batch's transaction; `intake.workflow` changes statuses through
+`change_status`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from intake import store
 from intake.db import deliveries, events, reports, webhooks
 from intake.models import COORDINATE_DECIMALS
 from twin.kpis import SLA_COORDINATION_H, SLA_RESOLUTION_H
@@ -35,9 +38,7 @@ def _iso(value: Any) -> str | None:
         return None
     if isinstance(value, str):  # SQLite's stored text, as the fast path writes it
         value = datetime.fromisoformat(value)
-    from intake.store import as_utc
-
-    return as_utc(value).isoformat()  # type: ignore[union-attr]
+    return store.as_utc(value).isoformat()  # type: ignore[union-attr]
 
 
 def public_report(row: Any) -> dict[str, Any]:
@@ -119,6 +120,20 @@ def record_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]
     return ids
 
 
+def record_received(conn: Connection, outcomes: Sequence[Any]) -> list[int]:
+    """``report.received`` for each report `store.insert_reports` stored (not the replays)."""
+    fresh = [o[0] for o in outcomes if isinstance(o, tuple) and not o[1]]
+    return record_events(conn, [new_event(RECEIVED, row, row["created_at"]) for row in fresh])
+
+
+def change_status(conn: Connection, **change: Any) -> Any:
+    """`intake.store.change_status` and its ``report.status_changed`` event, in one transaction."""
+    row = store.change_status(conn, **change)
+    event = new_event(STATUS_CHANGED, row, store.as_utc(row["updated_at"]), note=change["note"])  # type: ignore[arg-type]
+    record_events(conn, [event])
+    return row
+
+
 def _not_yet(dedupe_prefix: str) -> sa.ColumnElement[bool]:
     key = sa.literal(dedupe_prefix) + sa.cast(reports.c.id, sa.String)
     return ~sa.exists().where(events.c.dedupe == key)
@@ -180,6 +195,4 @@ def sweep_sla(conn: Connection, *, now: datetime, nearing_hours: float) -> int:
 
 
 def _aware(value: datetime) -> datetime:
-    from intake.store import as_utc
-
-    return as_utc(value)  # type: ignore[return-value]
+    return store.as_utc(value)  # type: ignore[return-value]

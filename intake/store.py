@@ -12,7 +12,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from intake import outbox
 from intake.db import api_keys, history, idempotency, officers, reports
 from intake.errors import ApiError
 
@@ -190,7 +189,6 @@ def insert_reports(
         if keyed:
             conn.execute(INSERT_IDEMPOTENCY, keyed)
     stored = {i: {**row, "id": rid} for i, row, rid in zip(fresh, rows_in, ids, strict=True)}
-    outbox.record_events(conn, [outbox.new_event(outbox.RECEIVED, stored[i], at) for i in fresh])
     for i in fresh:
         outcomes[i] = (stored[i], False)
     replayed_ids = [o[1] for o in outcomes if isinstance(o, tuple) and o[0] == "replay"]
@@ -307,6 +305,4 @@ def change_status(
             409, f"report {report_id} is '{current.status}': it cannot move to '{status}' now"
         )
     conn.execute(history.insert().values(report_id=report_id, status=status, at=at, note=note))
-    row = get_report(conn, report_id=report_id)
-    outbox.record_events(conn, [outbox.new_event(outbox.STATUS_CHANGED, row, at, note=note)])
-    return row  # type: ignore[return-value]
+    return get_report(conn, report_id=report_id)  # type: ignore[return-value]

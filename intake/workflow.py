@@ -2,7 +2,8 @@
 
 Keyword-only functions over a SQLAlchemy connection, every one scoped to a kelurahan: a report of
 another kelurahan is answered exactly as one that does not exist (404). Status changes go through
-`intake.store.change_status`, a single conditional UPDATE, so of racing officers exactly one wins.
+`intake.outbox.change_status`: `intake.store.change_status`, a single conditional UPDATE, so of
+racing officers exactly one wins, and its event, in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from intake import store
+from intake import outbox, store
 from intake.db import reports
 from intake.errors import ApiError
 
@@ -57,7 +58,7 @@ def scoped_report(conn: Connection, *, report_id: int, kelurahan_code: str) -> R
 
 def claim(conn: Connection, *, report_id: int, kelurahan_code: str, officer_id: int) -> RowMapping:
     """Take a report into work (-> ``proses``, claimed by this officer); 409 if already taken."""
-    return store.change_status(
+    return outbox.change_status(
         conn,
         report_id=report_id,
         kelurahan_code=kelurahan_code,
@@ -102,7 +103,7 @@ def resolve(
 ) -> RowMapping:
     """Close a report claimed by this officer (-> ``selesai``) with its proof photo."""
     try:
-        return store.change_status(
+        return outbox.change_status(
             conn,
             report_id=report_id,
             kelurahan_code=kelurahan_code,
@@ -128,7 +129,7 @@ def _coordinated_now() -> sa.ColumnElement[datetime]:
 
 def coordinate(conn: Connection, *, report_id: int, kelurahan_code: str) -> RowMapping:
     """Acknowledge a new report (``menunggu`` -> ``koordinasi``), setting ``coordinated_at``."""
-    return store.change_status(
+    return outbox.change_status(
         conn,
         report_id=report_id,
         kelurahan_code=kelurahan_code,
@@ -153,7 +154,7 @@ def _dispose(
     conn: Connection, report_id: int, kelurahan_code: str, note: str, **to: str
 ) -> RowMapping:
     """Disposisi: to a crew or an agency (`to`), coordinated now if it was not yet."""
-    return store.change_status(
+    return outbox.change_status(
         conn,
         report_id=report_id,
         kelurahan_code=kelurahan_code,

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twin.kpis import backlog_series
 from twin.entities import RECORD_COLUMNS
+from twin.kpis import backlog_series
 from twin.model.runner import run_scenario
 from twin.model.scenario import Scenario, scenario_from_dict
 from twin_cli.main import main
