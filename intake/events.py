@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from intake.db import events
@@ -33,12 +34,14 @@ REPLAY_MAX = 5_000
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One outbox row as the stream sends it."""
+    """One outbox row as the stream sends it; `wire` is its server-sent-event text, encoded
+    once for every subscriber."""
 
     id: int
     kind: str
     kelurahan_code: str
     payload: str
+    wire: bytes
 
 
 @dataclass(eq=False, slots=True)
@@ -53,7 +56,16 @@ class Subscriber:
 
 
 def _rows_to_events(rows: Any) -> list[Event]:
-    return [Event(r.id, r.kind, r.kelurahan_code, r.payload) for r in rows]
+    return [
+        Event(
+            r.id,
+            r.kind,
+            r.kelurahan_code,
+            r.payload,
+            ServerSentEvent(data=r.payload, event=r.kind, id=str(r.id)).encode(),
+        )
+        for r in rows
+    ]
 
 
 class EventHub:
@@ -136,22 +148,26 @@ class EventHub:
             rows = conn.execute(query.order_by(events.c.id).limit(REPLAY_MAX)).all()
         return _rows_to_events(rows)
 
-    async def stream(self, scope: str | None, last_id: int | None) -> AsyncIterator[Event]:
-        """Events for a subscriber: the missed ones (after `last_id`), then live ones."""
+    async def stream(self, scope: str | None, last_id: int | None) -> AsyncIterator[list[Event]]:
+        """Events for a subscriber, in batches: the missed ones (after `last_id`), then each
+        time new ones arrive, all that are waiting (one write for many events under load)."""
         sub = Subscriber(scope)
         self.subscribers.add(sub)
         try:
             sent = -1
             if last_id is not None:
-                for event in await run_in_threadpool(self.replay, scope, last_id):
-                    sent = max(sent, event.id)
-                    yield event
+                missed = await run_in_threadpool(self.replay, scope, last_id)
+                if missed:
+                    sent = missed[-1].id
+                    yield missed
             while True:
-                live = await sub.queue.get()
-                if live is None:
+                batch = [await sub.queue.get()]
+                while not sub.queue.empty():
+                    batch.append(sub.queue.get_nowait())
+                fresh = [e for e in batch if e is not None and e.id > sent]  # not replayed
+                if fresh:
+                    yield fresh
+                if any(e is None for e in batch):  # closing, or dropped for being too slow
                     return
-                if live.id <= sent:
-                    continue  # already replayed
-                yield live
         finally:
             self.subscribers.discard(sub)

@@ -233,6 +233,40 @@ def _cmd_bench_intake(args: argparse.Namespace) -> int:
     return 0 if results["lost"] == 0 else 1
 
 
+def _cmd_bench_ops(args: argparse.Namespace) -> int:
+    from intake.bench_ops import OPS_TARGETS, bench_ops
+    from twin.bench import format_bench
+
+    try:
+        results = bench_ops(
+            reports_open=args.reports,
+            subscribers=args.subscribers,
+            rate=args.rate,
+            seconds=args.seconds,
+            repeat=args.repeat,
+            data_dir=args.data,
+        )
+    except (RuntimeError, ImportError) as exc:  # no Chromium or no Playwright: one line
+        raise TwinError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(format_bench(results, OPS_TARGETS))
+        print(
+            f"{results['reports_open']:,} open reports; /ops ready in "
+            f"{', '.join(f'{t:.2f}' for t in results['ops_ready_runs_s'])} s; "
+            f"{results['subscribers']} subscribers, {results['reports_posted']} reports at "
+            f"{results['rate_per_s']:g}/s: event p50 {results['event_p50_s']:.3f} s, max "
+            f"{results['event_max_s']:.3f} s, {results['events_lost']} lost"
+        )
+    met = (
+        results["ops_ready_s"] <= 2.0
+        and results["event_p99_s"] <= 1.0
+        and results["events_lost"] == 0
+    )
+    return 0 if met else 1
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `twin serve`, `twin keys` and `twin officers`."""
     serve = commands.add_parser("serve", help="run the intake API (Open311 GeoReport v2 and JSON)")
@@ -315,3 +349,17 @@ def add_bench_commands(bench_cmds: argparse._SubParsersAction[argparse.ArgumentP
     bench_intake.add_argument("--repeat", type=int, default=3, help="runs (median)")
     bench_intake.add_argument("--json", action="store_true", help="print JSON")
     bench_intake.set_defaults(func=_cmd_bench_intake)
+
+    bench_ops = bench_cmds.add_parser(
+        "ops", help="/ops readiness with many open reports; event stream latency under load"
+    )
+    add_data_option(bench_ops)
+    bench_ops.add_argument("--reports", type=int, default=10_000, help="open reports seeded")
+    bench_ops.add_argument("--subscribers", type=int, default=200, help="event stream clients")
+    bench_ops.add_argument("--rate", type=float, default=50.0, help="reports posted per second")
+    bench_ops.add_argument(
+        "--seconds", type=float, default=10.0, help="how long reports are posted"
+    )
+    bench_ops.add_argument("--repeat", type=int, default=3, help="/ops page loads (median)")
+    bench_ops.add_argument("--json", action="store_true", help="print JSON")
+    bench_ops.set_defaults(func=_cmd_bench_ops)
