@@ -23,6 +23,10 @@ STREAM: dict[int | str, dict[str, Any]] = {
     },
 }
 PING_SECONDS = 15
+ADMIN: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid officer token"},
+    403: {"description": "not an administrator, or deactivated"},
+}
 
 
 def _stream(service: Service, scope: str | None, last_event_id: str | None) -> EventSourceResponse:
@@ -93,8 +97,7 @@ class Subscribed(BaseModel):
     status_code=201,
     response_model=Subscribed,
     tags=["admin"],
-    responses={403: {"description": "not an administrator"},
-               422: {"description": "URL not http(s), private, unresolvable or too long"}},
+    responses={**ADMIN, 422: {"description": "URL not http(s), private, unresolvable or too long"}},
 )  # fmt: skip
 def add_webhook(body: Subscription, admin: AdminDep, service: ServiceDep) -> Subscribed:
     """Subscribe a URL to a kelurahan's events; payloads are signed with the returned secret."""
@@ -111,7 +114,7 @@ def add_webhook(body: Subscription, admin: AdminDep, service: ServiceDep) -> Sub
     return Subscribed(id=wid, kelurahan_code=body.kelurahan_code, url=body.url, secret=secret)
 
 
-@router.get("/api/v1/admin/deliveries", tags=["admin"])
+@router.get("/api/v1/admin/deliveries", tags=["admin"], responses=ADMIN)
 async def list_deliveries(
     admin: AdminDep,
     service: ServiceDep,
@@ -127,7 +130,11 @@ async def list_deliveries(
     return await run_in_threadpool(read)
 
 
-@router.post("/api/v1/admin/deliveries/{delivery_id}/retry", tags=["admin"])
+@router.post(
+    "/api/v1/admin/deliveries/{delivery_id}/retry",
+    tags=["admin"],
+    responses={**ADMIN, 404: {"description": "no dead delivery with this id"}},
+)
 def retry_delivery(
     delivery_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     admin: AdminDep,

@@ -31,6 +31,17 @@ COLUMNS = ["id", "lat", "lon", "status", "category", "kelurahan_code", "created"
 
 router = APIRouter(tags=["operations centre"])
 
+AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid officer token"},
+    403: {"description": "deactivated officer"},
+}
+ROWS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "``columns`` and ``rows`` (one array per report), ``scope``, ``now``",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
 
 @router.get("/ops", include_in_schema=False)
 def ops_page() -> FileResponse:
@@ -44,7 +55,16 @@ def public_page() -> FileResponse:
     return FileResponse(STATIC / "map.html", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/api/v1/ops/kelurahan.geojson", tags=["operations centre"])
+@router.get(
+    "/api/v1/ops/kelurahan.geojson",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "a GeoJSON FeatureCollection",
+            "content": {"application/geo+json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 def boundaries(request: Request, service: ServiceDep) -> Response:
     """Kelurahan outlines with code, name, kecamatan and kota (GeoJSON, from the project's data)."""
     cached = getattr(request.app.state, "boundaries", None)
@@ -105,7 +125,7 @@ def _rows_response(rows: list[list[Any]], scope: str | None) -> Response:
     )
 
 
-@router.get("/api/v1/ops/reports", tags=["operations centre"])
+@router.get("/api/v1/ops/reports", response_class=Response, responses={**ROWS, **AUTH})
 def ops_reports(officer: OfficerDep, service: ServiceDep) -> Response:
     """Your kelurahan's open reports and those closed in the last 24 h (all for an
     administrator), exact coordinates, as ``{"columns": [...], "rows": [[...], ...]}``; times
@@ -116,7 +136,7 @@ def ops_reports(officer: OfficerDep, service: ServiceDep) -> Response:
     return _rows_response(rows, scope)
 
 
-@router.get("/api/v1/public/reports", tags=["operations centre"])
+@router.get("/api/v1/public/reports", response_class=Response, responses=ROWS)
 def public_reports(service: ServiceDep) -> Response:
     """Every open report and those closed in the last 24 h: public fields only, coordinates
     rounded to 3 decimal places (about 110 m); the same row format as ``/api/v1/ops/reports``."""
@@ -127,8 +147,7 @@ def public_reports(service: ServiceDep) -> Response:
 
 @router.get(
     "/api/v1/ops/reports/{report_id}",
-    tags=["operations centre"],
-    responses={404: {"description": "no such report in your kelurahan"}},
+    responses={**AUTH, 404: {"description": "no such report in your kelurahan"}},
 )
 def ops_report(report_id: ReportId, officer: OfficerDep, service: ServiceDep) -> dict[str, Any]:
     """A report's detail for the map: the officers' view, its history and its proof photo."""
@@ -144,9 +163,7 @@ def ops_report(report_id: ReportId, officer: OfficerDep, service: ServiceDep) ->
 
 
 @router.get(
-    "/api/v1/public/reports/{report_id}",
-    tags=["operations centre"],
-    responses={404: {"description": "no such report"}},
+    "/api/v1/public/reports/{report_id}", responses={404: {"description": "no such report"}}
 )
 def public_report(report_id: ReportId, service: ServiceDep) -> dict[str, Any]:
     """A report's public detail for the map: category, status, place, its status history and
