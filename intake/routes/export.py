@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -22,8 +23,6 @@ from intake.export import (
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
 
-DAY = "a date (2026-01-31, whole day) or an ISO 8601 datetime"
-
 
 @router.get(
     "/export",
@@ -41,8 +40,8 @@ DAY = "a date (2026-01-31, whole day) or an ISO 8601 datetime"
 def export(
     officer: OfficerDep,
     service: ServiceDep,
-    since: Annotated[str, Query(max_length=40, description=f"first day: {DAY}")],
-    until: Annotated[str, Query(max_length=40, description=f"last day: {DAY}")],
+    since: Annotated[date, Query(description="first day, e.g. 2026-01-01")],
+    until: Annotated[date, Query(description="last day (inclusive), at most 366 days on")],
     format: Annotated[Literal["csv", "parquet"], Query()] = "csv",
 ) -> StreamingResponse:
     """Reports received from ``since`` to ``until`` (at most a year), oldest first.
@@ -52,7 +51,7 @@ def export(
     is streamed a batch of rows at a time.
     """
     try:
-        span = export_range(since, until)
+        span = export_range(since.isoformat(), until.isoformat())
     except ExportRangeError as exc:
         raise ApiError(400, str(exc)) from None
     scope = officer_scope(officer)

@@ -87,18 +87,19 @@ def test_export_is_scoped_by_token(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    ("since", "until", "words"),
+    ("since", "until", "status", "words"),
     [
-        ("2026-03-01", "2026-02-01", "before since"),
-        ("2025-01-01", "2026-01-02", "more than a year"),
-        ("yesterday", "2026-01-01", "expected a date"),
+        ("2026-03-01", "2026-02-01", 400, "before since"),
+        ("2025-01-01", "2026-01-02", 400, "more than a year"),
+        ("yesterday", "2026-01-01", 422, "since"),
+        ("2026-02-30", "2026-03-01", 422, "since"),
     ],
 )
-def test_bad_ranges_are_one_line(api: Api, since: str, until: str, words: str) -> None:
+def test_bad_ranges_are_one_line(api: Api, since: str, until: str, status: int, words: str) -> None:
     r = api.client.get(
         "/api/v1/export", params={"since": since, "until": until}, headers=api.bearer(api.officer)
     )
-    assert r.status_code == 400
+    assert r.status_code == status
     assert words in r.json()["detail"]
     assert "\n" not in r.json()["detail"]
 
