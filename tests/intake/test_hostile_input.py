@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,14 @@ from intake.db import history, idempotency, make_engine, migrate, reports
 from intake.errors import ApiError
 from intake.store import NewReport, now_utc
 from intake.writer import GroupCommitWriter
-from tests.intake.conftest import KEL_A, POINT_A, Api
+from tests.intake.conftest import (
+    KEL_A,
+    PG_URL,
+    POINT_A,
+    Api,
+    _postgres_available,
+    reset_postgres,
+)
 from tests.intake.test_officers import claim, coordinator_post, jpeg_with_gps, post_report, stored
 from tests.intake.test_reports import body, count_reports
 
@@ -125,10 +133,15 @@ def test_an_unexpected_error_is_answered_500_without_a_traceback(
 
 
 @pytest.fixture
-def postgres_url(database_url: str) -> str:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite stores NUL and serialises writers (BEGIN IMMEDIATE)")
-    return database_url
+def postgres_url() -> str:
+    """PostgreSQL only: SQLite stores NUL, and its writers queue (``BEGIN IMMEDIATE``)."""
+    reason = _postgres_available()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI: {reason}")
+        pytest.skip(f"PostgreSQL at {PG_URL} not reachable ({reason})")
+    reset_postgres()
+    return PG_URL
 
 
 @pytest.fixture

@@ -102,6 +102,29 @@ def test_serve_refuses_a_bad_setting(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("INTAKE_RATE_REPORTS_KEY", "lots", "expected a rate such as 30/minute, or off"),
+        ("INTAKE_RATE_FAILED_AUTH", "3 a day", "expected a rate such as 30/minute, or off"),
+        ("INTAKE_PUBLIC_URL", "lapor.jakarta.go.id", "expected an http(s) URL"),
+        ("INTAKE_PHOTO_JOBS", "0", "expected a whole number >= 1"),
+    ],
+)
+def test_serve_refuses_a_bad_limit_or_address(
+    variable: str,
+    value: str,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["serve", "--database-url", "sqlite:///:memory:"]) == 2
+    err = capsys.readouterr().err
+    assert f"{variable}='{value}': {expected}" in err
+    assert "Traceback" not in err
+
+
 def test_a_crash_between_commit_and_answer_is_healed_by_the_idempotency_key(
     tmp_path: Path, synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
