@@ -1,8 +1,10 @@
 """The event stream: outbox events fanned out to server-sent-event subscribers.
 
-One poller per server process reads new ``events`` rows (every ``events_poll_seconds``, only
-while someone listens) and hands each to the subscribers whose scope covers its kelurahan. Every
-process reads the shared outbox, so with several workers each subscriber still sees every event.
+One poller per server process reads new ``events`` rows (every ``events_poll_seconds``, and
+only while someone listens) and hands each to the subscribers whose scope covers its
+kelurahan. Every process reads the shared outbox, so with several workers each subscriber
+still sees every event; each event is encoded once and a subscriber gets all that wait for
+it in one write.
 A subscriber that reconnects with ``Last-Event-ID`` is first replayed what it missed from the
 database. On PostgreSQL an id may become visible after a higher one (transactions commit in any
 order): a missing id is looked for again for `GAP_SECONDS` before it is given up.
@@ -97,9 +99,7 @@ class EventHub:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.poll_seconds)
-            if not self.subscribers:
-                self.cursor = max(self.cursor, await run_in_threadpool(self._last_id))
-                self.gaps.clear()
+            if not self.subscribers:  # nobody listens: no query (the first one sets the cursor)
                 continue
             try:
                 found = await run_in_threadpool(self._fetch)
@@ -152,6 +152,9 @@ class EventHub:
         """Events for a subscriber, in batches: the missed ones (after `last_id`), then each
         time new ones arrive, all that are waiting (one write for many events under load)."""
         sub = Subscriber(scope)
+        if not self.subscribers:  # the poller was idle: start from what exists now
+            self.cursor = max(self.cursor, await run_in_threadpool(self._last_id))
+            self.gaps.clear()
         self.subscribers.add(sub)
         try:
             sent = -1

@@ -403,3 +403,25 @@ def test_no_alert_lost_or_doubled_across_sigkill(
         states = conn.execute(sa.select(deliveries.c.state)).scalars().all()
     engine.dispose()
     assert states == ["delivered", "delivered"]
+
+
+def test_webhook_commands(
+    tmp_path: Path, synthetic_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from twin_cli.main import main
+
+    url, _ = sqlite_with_key(tmp_path / "w.db")
+    base = ["--database-url", url]
+    add = ["webhooks", "add", *base, "--data", str(synthetic_dir)]
+    assert main([*add, "--kelurahan", "all", "--url", "http://127.0.0.1:9/x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "private or local" in err
+    assert main([*add, "--kelurahan", "31.99.99.9999", "--url", "https://93.184.216.34/"]) == 2
+    assert "no such kelurahan" in capsys.readouterr().err
+    assert main([*add, "--kelurahan", KEL_A, "--url", "https://93.184.216.34/hook"]) == 0
+    assert capsys.readouterr().out.strip().startswith("whsec_")
+    assert main(["webhooks", "dead", *base]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["webhooks", "retry", *base, "--delivery", "1"]) == 2
+    assert "no dead delivery" in capsys.readouterr().err
