@@ -98,6 +98,9 @@ class Settings:
     fast_path
         Answer ``POST /api/v1/reports`` in `intake.fastpath`, ahead of FastAPI's per-request
         machinery (same logic and answers; ``INTAKE_FAST_PATH=0`` turns it off).
+    webhook_deliveries
+        Deliver webhooks and look for SLA events in this process (``INTAKE_WEBHOOK_DELIVERIES=0``
+        turns it off, e.g. for all but one of several servers; the outbox keeps every event).
     webhook_allow_private
         Let webhooks go to private and loopback addresses (``INTAKE_WEBHOOK_ALLOW_PRIVATE=1``:
         tests and closed networks only; otherwise refused, see `intake.webhooks`).
@@ -143,6 +146,7 @@ class Settings:
         default_factory=lambda: _env("RATE_REPORTS_ADDRESS", DEFAULTS["reports_address"])
     )
     fast_path: bool = field(default_factory=lambda: _env("FAST_PATH", "1") != "0")
+    webhook_deliveries: bool = field(default_factory=lambda: _env("WEBHOOK_DELIVERIES", "1") != "0")
     webhook_allow_private: bool = field(
         default_factory=lambda: _env("WEBHOOK_ALLOW_PRIVATE", "0") == "1"
     )

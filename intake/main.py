@@ -222,7 +222,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         )
         deliverer = Deliverer(engine, delivery_policy(settings))
         hub.start()
-        deliverer.start()
+        if settings.webhook_deliveries:
+            deliverer.start()
         try:
             yield
         finally:

@@ -12,19 +12,27 @@ change with its events and deliveries, or neither: nothing to deliver is ever lo
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic_core import to_json
 from sqlalchemy.engine import Connection
 
 from intake import store
 from intake.db import deliveries, events, reports, webhooks
 from intake.models import COORDINATE_DECIMALS
 from twin.kpis import SLA_COORDINATION_H, SLA_RESOLUTION_H
+
+LAST_EVENT_ID = sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))
+SQLITE_INSERT_EVENTS = (
+    "INSERT INTO events (id, event_id, kind, report_id, kelurahan_code, at, payload, dedupe) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+ANY_SUBSCRIPTION = sa.select(webhooks.c.id).where(webhooks.c.active.is_(True)).limit(1)
 
 RECEIVED = "report.received"
 STATUS_CHANGED = "report.status_changed"
@@ -33,16 +41,28 @@ SLA_BREACHED = "report.sla_breached"
 KINDS = (RECEIVED, STATUS_CHANGED, SLA_NEARING, SLA_BREACHED)
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite's stored text, as the fast path writes it
-        value = datetime.fromisoformat(value)
-    return store.as_utc(value).isoformat()  # type: ignore[union-attr]
+class _Iso:
+    """ISO 8601 text of stored times, remembering the last one (a batch shares its time)."""
+
+    def __init__(self) -> None:
+        self.last: tuple[Any, str | None] = (None, None)
+
+    def __call__(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if value is self.last[0]:
+            return self.last[1]
+        text = value
+        if isinstance(value, str):  # SQLite's stored text
+            value = datetime.fromisoformat(value)
+        iso = store.as_utc(value).isoformat()  # type: ignore[union-attr]
+        self.last = (text, iso)
+        return iso
 
 
-def public_report(row: Any) -> dict[str, Any]:
+def public_report(row: Any, iso: _Iso | None = None) -> dict[str, Any]:
     """The fields of a report an event may carry: nothing a reporter wrote or who they are."""
+    iso = iso or _Iso()
     return {
         "id": str(row["id"]),
         "category": row["service_code"],
@@ -50,22 +70,30 @@ def public_report(row: Any) -> dict[str, Any]:
         "kelurahan_code": row["kelurahan_code"],
         "lat": round(row["lat"], COORDINATE_DECIMALS),
         "lon": round(row["lon"], COORDINATE_DECIMALS),
-        "created_at": _iso(row["created_at"]),
-        "coordinated_at": _iso(row["coordinated_at"]),
-        "closed_at": _iso(row["closed_at"]),
+        "created_at": iso(row["created_at"]),
+        "coordinated_at": iso(row["coordinated_at"]),
+        "closed_at": iso(row["closed_at"]),
     }
 
 
 def new_event(
-    kind: str, row: Any, at: datetime, *, dedupe: str | None = None, **extra: Any
+    kind: str,
+    row: Any,
+    at: datetime,
+    *,
+    dedupe: str | None = None,
+    iso: _Iso | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """An ``events`` row for `row` (a report) with its JSON payload."""
+    """An ``events`` row for `row` (a report) with its JSON payload (`iso`: a shared
+    formatter of times, for a batch)."""
+    iso = iso or _Iso()
     event_id = str(uuid.uuid4())
     payload = {
         "event_id": event_id,
         "type": kind,
-        "at": _iso(at),
-        "report": public_report(row),
+        "at": iso(at),
+        "report": public_report(row, iso),
         **extra,
     }
     return {
@@ -74,7 +102,7 @@ def new_event(
         "report_id": int(row["id"]),
         "kelurahan_code": row["kelurahan_code"],
         "at": at,
-        "payload": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        "payload": to_json(payload).decode(),  # compact, UTF-8 (pydantic's fast encoder)
         "dedupe": dedupe,
     }
 
@@ -87,9 +115,18 @@ def record_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]
     if not rows:
         return []
     if conn.dialect.name == "sqlite":  # the write lock is held (BEGIN IMMEDIATE): ids are ours
-        first = conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one()
+        first = conn.execute(LAST_EVENT_ID).scalar_one()
         ids = list(range(first + 1, first + 1 + len(rows)))
-        conn.execute(events.insert(), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
+        # straight to the driver, as `intake.store` does for reports: the writer's hot path
+        stamps = _Stamps()
+        conn.exec_driver_sql(
+            SQLITE_INSERT_EVENTS,
+            [
+                (i, r["event_id"], r["kind"], r["report_id"], r["kelurahan_code"],
+                 stamps(r["at"]), r["payload"], r["dedupe"])
+                for r, i in zip(rows, ids, strict=True)
+            ],
+        )  # fmt: skip
         mine = events.c.id.between(ids[0], ids[-1])
     else:
         inserted = conn.execute(
@@ -97,6 +134,8 @@ def record_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]
         )
         ids = [r[0] for r in inserted]
         mine = events.c.id.in_(ids)
+    if conn.execute(ANY_SUBSCRIPTION).first() is None:  # nobody to deliver to: no fan-out
+        return ids
     subscribed = sa.and_(
         webhooks.c.active.is_(True),
         sa.or_(
@@ -123,7 +162,23 @@ def record_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]
 def record_received(conn: Connection, outcomes: Sequence[Any]) -> list[int]:
     """``report.received`` for each report `store.insert_reports` stored (not the replays)."""
     fresh = [o[0] for o in outcomes if isinstance(o, tuple) and not o[1]]
-    return record_events(conn, [new_event(RECEIVED, row, row["created_at"]) for row in fresh])
+    iso = _Iso()
+    return record_events(
+        conn, [new_event(RECEIVED, row, row["created_at"], iso=iso) for row in fresh]
+    )
+
+
+class _Stamps:
+    """SQLite's stored text of UTC times, remembering the last one (a batch shares its time)."""
+
+    def __init__(self) -> None:
+        self.last: tuple[datetime | None, str] = (None, "")
+
+    def __call__(self, at: datetime) -> str:
+        if at is not self.last[0]:
+            utc = store.as_utc(at).astimezone(UTC)  # type: ignore[union-attr]
+            self.last = (at, utc.strftime(store.SQLITE_DATETIME))
+        return self.last[1]
 
 
 def change_status(conn: Connection, **change: Any) -> Any:

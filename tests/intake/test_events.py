@@ -33,6 +33,13 @@ from tests.intake.test_officers import claim, new_officer, post_report
 PII = {"name": "Budi Santoso", "email": "budi@example.org", "phone": "+62 811 222 333"}
 
 
+@pytest.fixture(autouse=True)
+def _no_background_deliveries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app under test delivers nothing itself: each test drives its own `Deliverer`, or
+    starts a server with deliveries on."""
+    monkeypatch.setenv("INTAKE_WEBHOOK_DELIVERIES", "0")
+
+
 @dataclass
 class Receiver:
     """A webhook receiver on loopback that records each POST (and may fail the first ones)."""
@@ -365,7 +372,11 @@ def test_no_alert_lost_or_doubled_across_sigkill(
     with engine.begin() as conn:
         webhooks.subscribe(conn, kelurahan_code=KEL_A, url=receiver.url, allow_private=True)
     engine.dispose()
-    env = {"INTAKE_WEBHOOK_ALLOW_PRIVATE": "1", "INTAKE_WEBHOOK_LEASE_SECONDS": "1"}
+    env = {
+        "INTAKE_WEBHOOK_DELIVERIES": "1",
+        "INTAKE_WEBHOOK_ALLOW_PRIVATE": "1",
+        "INTAKE_WEBHOOK_LEASE_SECONDS": "1",
+    }
     crash = {**env, "INTAKE_FAULT_CRASH_AFTER_COMMITS": "1"}
     with running_server(url, data_dir=str(synthetic_dir), env=crash) as (base, proc):
         with pytest.raises(httpx.HTTPError):  # the server dies after committing, before answering
