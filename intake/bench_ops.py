@@ -8,6 +8,8 @@ Two figures, each against the issue's target:
 - ``event_p99_s``: with `subscribers` clients on ``/api/v1/events`` while reports are posted at
   `rate` per second for `seconds`, the 99th percentile of the time from sending a report to
   each subscriber receiving its event (and ``events_lost``: events some subscriber never got).
+
+A screenshot of the loaded map goes to ``reports_out/browser/``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 from intake.bench import BENCH_RATES, issue_key, running_server, twin_command
 from intake.db import history, make_engine, migrate, reports
 from intake.store import BLANK_REPORT, now_utc
-from twin.city.datadir import resolve_data_dir
+from twin.city.datadir import output_root, resolve_data_dir
 from twin.city.kelurahan import load_kelurahan
 from twin.entities import CATEGORIES, OPEN_STATUSES
 
@@ -112,8 +114,11 @@ def admin_token(url: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def ops_ready_seconds(base: str, token: str, *, repeat: int, expected: int) -> list[float]:
-    """Seconds from navigation to the drawn map, per fresh page load."""
+def ops_ready_seconds(
+    base: str, token: str, *, repeat: int, expected: int, screenshot: Path | None = None
+) -> list[float]:
+    """Seconds from navigation to the drawn map, per fresh page load (the first one saved as
+    `screenshot`)."""
     from playwright.sync_api import sync_playwright
 
     times = []
@@ -130,6 +135,9 @@ def ops_ready_seconds(base: str, token: str, *, repeat: int, expected: int) -> l
             shown = int(page.get_attribute("#count", "data-count") or 0)
             if shown != expected:
                 raise RuntimeError(f"/ops shows {shown} reports, expected {expected}")
+            if screenshot is not None and not times[1:]:
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot))
             context.close()
         browser.close()
     return times
@@ -243,7 +251,10 @@ def bench_ops(
         token = admin_token(url)
         env = {**BENCH_RATES, "INTAKE_MEDIA_DIR": str(Path(tmp) / "media")}
         with running_server(url, data_dir=data_dir, env=env) as (base, _):
-            ready = ops_ready_seconds(base, token, repeat=repeat, expected=reports_open)
+            shot = output_root() / "browser" / f"ops_{reports_open}_open_reports.png"
+            ready = ops_ready_seconds(
+                base, token, repeat=repeat, expected=reports_open, screenshot=shot
+            )
             stream = asyncio.run(
                 _stream_latency(
                     base, token, key, point, subscribers=subscribers, rate=rate, seconds=seconds

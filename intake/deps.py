@@ -199,7 +199,6 @@ CoordinatorDep = Annotated[Any, Depends(require_coordinator)]
 
 ADMIN_ROLE = "admin"  # the city's control room: every kelurahan
 ALL_KELURAHAN = "*"  # the kelurahan code stored for an administrator
-ROLES = ("officer", "coordinator", ADMIN_ROLE)
 
 
 def officer_scope(officer: Any) -> str | None:
