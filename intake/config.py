@@ -105,6 +105,21 @@ class Settings:
     forecast_dir
         Where the scheduled `twin forecast` writes (``INTAKE_FORECAST_DIR``, default
         ``var/forecast``); ``/api/v1/forecast`` serves its ``forecast.json``.
+    webhook_deliveries
+        Deliver webhooks and look for SLA events in this process (``INTAKE_WEBHOOK_DELIVERIES=0``
+        turns it off, e.g. for all but one of several servers; the outbox keeps every event).
+    webhook_allow_private
+        Let webhooks go to private and loopback addresses (``INTAKE_WEBHOOK_ALLOW_PRIVATE=1``:
+        tests and closed networks only; otherwise refused, see `intake.webhooks`).
+    webhook_max_attempts, webhook_lease_seconds
+        Tries before a delivery is dead-lettered (``INTAKE_WEBHOOK_MAX_ATTEMPTS``, 8: about 4
+        minutes of backoff) and how long a process holds a delivery it is posting
+        (``INTAKE_WEBHOOK_LEASE_SECONDS``; after a crash, another try waits this long).
+    sla_nearing_hours, sla_sweep_seconds
+        ``report.sla_nearing`` after this long uncoordinated (``INTAKE_SLA_NEARING_SECONDS``,
+        default 5 h), and how often SLA events are looked for (``INTAKE_SLA_SWEEP_SECONDS``).
+    events_poll_seconds
+        How often the event stream looks for new events in the outbox.
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -144,6 +159,19 @@ class Settings:
     forecast_dir: Path = field(
         default_factory=lambda: Path(_env("FORECAST_DIR", str(work_root() / "var" / "forecast")))
     )
+    webhook_deliveries: bool = field(default_factory=lambda: _env("WEBHOOK_DELIVERIES", "1") != "0")
+    webhook_allow_private: bool = field(
+        default_factory=lambda: _env("WEBHOOK_ALLOW_PRIVATE", "0") == "1"
+    )
+    webhook_max_attempts: int = field(default_factory=lambda: _count("WEBHOOK_MAX_ATTEMPTS") or 8)
+    webhook_lease_seconds: float = field(
+        default_factory=lambda: _seconds("WEBHOOK_LEASE_SECONDS", "30")
+    )
+    sla_nearing_hours: float = field(
+        default_factory=lambda: _seconds("SLA_NEARING_SECONDS", "18000") / 3600
+    )
+    sla_sweep_seconds: float = field(default_factory=lambda: _seconds("SLA_SWEEP_SECONDS", "30"))
+    events_poll_seconds: float = 0.2
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):

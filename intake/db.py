@@ -87,6 +87,51 @@ idempotency = sa.Table(
     sa.UniqueConstraint("api_key_id", "key", name="uq_idempotency_key"),
 )
 
+# the outbox: every change of a report, written in the transaction that makes the change
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # uuid4, receivers dedupe on it; no index: nothing looks an event up by it, and each index
+    # costs every report its insert (read by id ranges only, the primary key)
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id"), nullable=False),
+    sa.Column("kelurahan_code", sa.String(16), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON of public fields, signed as stored
+    sa.Column("dedupe", sa.String(48), unique=True),  # SLA events: once per report and target
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kelurahan_code", sa.String(16), nullable=False, index=True),  # "*": every one
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret", sa.String(64), nullable=False),  # kept: it signs every delivery
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("events.id"), nullable=False),
+    sa.Column("webhook_id", sa.Integer, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # pending, delivered, dead
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("locked_until", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("event_id", "webhook_id", name="uq_delivery"),
+    sa.Index("ix_deliveries_due", "state", "next_at"),
+)
+
+history_at = sa.Index("ix_status_history_at", history.c.at)  # Open311 updates by time
+
 schema_version = sa.Table(
     "schema_version",
     metadata,
@@ -99,8 +144,14 @@ def _v1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[reports, history, api_keys, officers, idempotency])
 
 
+def _v2_operations(conn: Connection) -> None:
+    history_at.create(conn, checkfirst=True)
+    metadata.create_all(conn, tables=[events, webhooks, deliveries])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "reports, history, keys, officers, idempotency", _v1_initial),
+    (2, "events outbox, webhooks, deliveries; history by time", _v2_operations),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

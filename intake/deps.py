@@ -17,6 +17,7 @@ from intake import store
 from intake.cache import RecentResults
 from intake.config import Settings
 from intake.errors import ApiError
+from intake.events import EventHub
 from intake.ratelimit import RateLimits
 from intake.writer import GroupCommitWriter
 from twin.city.kelurahan import KelurahanIndex
@@ -53,6 +54,8 @@ class Service:
         KPI results reused for ``settings.kpi_cache_seconds``.
     inflight
         Idempotency keys whose first request is still being committed.
+    events
+        The event stream's hub (`intake.events`), once the server runs.
     limits
         The rate limits (`intake.ratelimit`).
     photo_slots
@@ -69,6 +72,7 @@ class Service:
     kelurahan: KelurahanIndex
     recent_kpis: RecentResults
     inflight: set[tuple[int, str]] = field(default_factory=set)
+    events: EventHub | None = None
     limits: RateLimits = field(init=False)
     photo_slots: threading.BoundedSemaphore = field(init=False)
     photo_pool: ThreadPoolExecutor = field(init=False)
@@ -191,3 +195,22 @@ def require_coordinator(officer: OfficerDep) -> Any:
 
 
 CoordinatorDep = Annotated[Any, Depends(require_coordinator)]
+
+
+ADMIN_ROLE = "admin"  # the city's control room: every kelurahan
+ALL_KELURAHAN = "*"  # the kelurahan code stored for an administrator
+
+
+def officer_scope(officer: Any) -> str | None:
+    """The kelurahan an officer or coordinator sees; None for an administrator (all)."""
+    return None if officer["role"] == ADMIN_ROLE else str(officer["kelurahan_code"])
+
+
+def require_admin(officer: OfficerDep) -> Any:
+    """An officer with the administrator role (403 otherwise)."""
+    if officer["role"] != ADMIN_ROLE:
+        raise ApiError(403, "this needs an administrator's token")
+    return officer
+
+
+AdminDep = Annotated[Any, Depends(require_admin)]

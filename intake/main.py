@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,8 +28,10 @@ from intake.config import Settings
 from intake.db import make_engine, migrate
 from intake.deps import Service, authenticate_key, authenticate_officer, client_address
 from intake.errors import ApiError, describe_errors
+from intake.events import EventHub
 from intake.fastpath import ReportFastPath
 from intake.openapi import corrected_openapi
+from intake.webhooks import Deliverer, DeliveryPolicy
 from intake.writer import GroupCommitWriter
 from twin.city.datadir import resolve_data_dir
 from twin.city.kelurahan import KelurahanIndex, load_kelurahan
@@ -163,10 +166,21 @@ class CatchAll:
 def render_error(request: Request, status: int, message: str) -> Response:
     """JSON ``{"detail": ...}``, or the Open311 error list on Open311 paths."""
     if request.url.path.startswith("/open311/"):
-        from intake.routes.open311 import open311_error
+        from intake.open311_format import open311_error
 
         return open311_error(request, status, message)
     return JSONResponse({"detail": message}, status_code=status)
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    """How webhooks are delivered and SLA events found, from the settings."""
+    return DeliveryPolicy(
+        max_attempts=settings.webhook_max_attempts,
+        lease_seconds=settings.webhook_lease_seconds,
+        sla_sweep_seconds=settings.sla_sweep_seconds,
+        sla_nearing_hours=settings.sla_nearing_hours,
+        allow_private=settings.webhook_allow_private,
+    )
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
@@ -197,16 +211,24 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             max_pending=settings.max_pending,
             crash_after_commits=settings.crash_after_commits,
         )
+        hub = EventHub(engine, settings.events_poll_seconds)
         app.state.service = Service(
             settings=settings,
             engine=engine,
             writer=writer,
             kelurahan=kelurahan,
             recent_kpis=RecentResults(settings.kpi_cache_seconds),
+            events=hub,
         )
+        deliverer = Deliverer(engine, delivery_policy(settings))
+        hub.start()
+        if settings.webhook_deliveries:
+            deliverer.start()
         try:
             yield
         finally:
+            await hub.close()
+            deliverer.close()
             app.state.service.photo_pool.shutdown()
             writer.close()
             engine.dispose()
@@ -251,10 +273,36 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         log.warning("DataError on %s %s", request.method, loggable(request.url.path))
         return render_error(request, 422, UNUSABLE)
 
-    from intake.routes import forecast, health, kpis, media, officers, open311, reports
+    from intake.routes import (
+        events,
+        export,
+        forecast,
+        health,
+        kpis,
+        media,
+        officers,
+        open311,
+        open311_updates,
+        ops,
+        reports,
+    )
 
-    for module in (health, reports, officers, kpis, forecast, open311, media):
+    for module in (
+        health,
+        reports,
+        officers,
+        kpis,
+        forecast,
+        open311,
+        open311_updates,
+        media,
+        export,
+        events,
+        ops,
+    ):
         app.include_router(module.router)
+    # the map pages' scripts and styles, Leaflet among them: no CDN, they work offline
+    app.mount("/static", StaticFiles(directory=ops.STATIC), name="static")
     app.add_middleware(CredentialsFirst)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     app.add_middleware(CatchAll)  # type: ignore[arg-type]

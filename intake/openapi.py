@@ -67,8 +67,13 @@ def _correct_errors(operation: dict[str, Any], *, open311: bool) -> None:
     if open311:
         content = {
             "application/json": {"schema": {"$ref": "#/components/schemas/Open311Errors"}},
-            "application/xml": {"schema": {"type": "string"}},
+            "text/xml": {"schema": {"type": "string"}},  # what a .xml path answers
         }
+        for status, response in responses.items():
+            if status.startswith("2"):  # a .xml path answers its documents in XML too
+                response.setdefault("content", {}).setdefault(
+                    "text/xml", {"schema": {"type": "string"}}
+                )
     else:
         content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}}
     for status, response in responses.items():

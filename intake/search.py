@@ -123,3 +123,56 @@ def latest_notes(conn: Connection, *, report_ids: Sequence[int]) -> dict[int, st
         sa.select(history.c.report_id, history.c.note).where(history.c.id.in_(newest))
     )
     return {int(row.report_id): row.note for row in rows}
+
+
+def status_updates(
+    conn: Connection, *, start: datetime, end: datetime, limit: int, offset: int = 0
+) -> list[RowMapping]:
+    """Status changes made in ``[start, end]``, oldest first, with their report's proof photo.
+
+    Parameters
+    ----------
+    conn
+        A database connection.
+    start, end
+        Timezone-aware bounds of the change's time, both inclusive.
+    limit, offset
+        The page.
+
+    Returns
+    -------
+    rows
+        ``id, report_id, status, at, note, photo_path`` (the report's photo, for the update
+        that closed it).
+    """
+    query = (
+        sa.select(
+            history.c.id,
+            history.c.report_id,
+            history.c.status,
+            history.c.at,
+            history.c.note,
+            reports.c.photo_path,
+        )
+        .join(reports, reports.c.id == history.c.report_id)
+        .where(history.c.at >= _utc(start), history.c.at <= _utc(end))
+        .order_by(history.c.at, history.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(conn.execute(query).mappings())
+
+
+def status_histories(conn: Connection, *, report_ids: Sequence[int]) -> dict[int, list[RowMapping]]:
+    """Every status change of each report, oldest first (reports without history are absent)."""
+    if not report_ids:
+        return {}
+    rows = conn.execute(
+        sa.select(history.c.id, history.c.report_id, history.c.status, history.c.at, history.c.note)
+        .where(history.c.report_id.in_(list(report_ids)))
+        .order_by(history.c.report_id, history.c.id)
+    ).mappings()
+    found: dict[int, list[RowMapping]] = {}
+    for row in rows:
+        found.setdefault(int(row["report_id"]), []).append(row)
+    return found

@@ -2,7 +2,8 @@
 
 Keyword-only functions over a SQLAlchemy connection, every one scoped to a kelurahan: a report of
 another kelurahan is answered exactly as one that does not exist (404). Status changes go through
-`intake.store.change_status`, a single conditional UPDATE, so of racing officers exactly one wins.
+`intake.outbox.change_status`: `intake.store.change_status`, a single conditional UPDATE, so of
+racing officers exactly one wins, and its event, in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from intake import store
+from intake import outbox, store
 from intake.db import reports
 from intake.errors import ApiError
 
@@ -61,7 +62,7 @@ def claim(conn: Connection, *, report_id: int, kelurahan_code: str, officer_id: 
     A claim straight from ``menunggu`` is the kelurahan's first answer, so it counts as the
     coordination (``coordinated_at`` set now unless already set), as a hand-over does.
     """
-    return store.change_status(
+    return outbox.change_status(
         conn,
         report_id=report_id,
         kelurahan_code=kelurahan_code,
@@ -106,7 +107,7 @@ def resolve(
 ) -> RowMapping:
     """Close a report claimed by this officer (-> ``selesai``) with its proof photo."""
     try:
-        return store.change_status(
+        return outbox.change_status(
             conn,
             report_id=report_id,
             kelurahan_code=kelurahan_code,
@@ -132,7 +133,7 @@ def _coordinated_now() -> sa.ColumnElement[datetime]:
 
 def coordinate(conn: Connection, *, report_id: int, kelurahan_code: str) -> RowMapping:
     """Acknowledge a new report (``menunggu`` -> ``koordinasi``), setting ``coordinated_at``."""
-    return store.change_status(
+    return outbox.change_status(
         conn,
         report_id=report_id,
         kelurahan_code=kelurahan_code,
@@ -157,7 +158,7 @@ def _dispose(
     conn: Connection, report_id: int, kelurahan_code: str, note: str, **to: str
 ) -> RowMapping:
     """Disposisi: to a crew or an agency (`to`), coordinated now if it was not yet."""
-    return store.change_status(
+    return outbox.change_status(
         conn,
         report_id=report_id,
         kelurahan_code=kelurahan_code,

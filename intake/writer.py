@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
+from intake import outbox
 from intake.errors import ApiError
 from intake.store import NewReport, insert_reports
 
@@ -144,6 +145,7 @@ class GroupCommitWriter:
                         batch=[r.report for r in batch],
                         idempotency_hours=self.idempotency_hours,
                     )
+                    outbox.record_received(conn, outcomes)  # in the same transaction
             except IntegrityError:  # another process committed one of these keys: read them again
                 log.warning("an idempotency key was committed by another process; storing again")
                 continue

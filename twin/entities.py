@@ -25,3 +25,35 @@ CHANNELS = ("jaki", "qlue", "twitter", "email", "facebook", "sms", "walk_in", "o
 # Jakarta's statuses, in order. Open311 calls the last one "closed" and the others "open".
 STATUSES = ("menunggu", "koordinasi", "disposisi", "proses", "selesai")
 OPEN_STATUSES = STATUSES[:-1]
+
+# The life of a report, stage by stage. The twin's ``reports.parquet`` and intake's export
+# (``twin export``, ``GET /api/v1/export``) both carry one ``<stage>_at`` timestamp per stage
+# (empty while not reached, or where intake records no such moment), so a researcher compares
+# simulated and real records with the same code (docs/records.md).
+STAGES = (
+    "submitted",
+    "received",
+    "picked_up",
+    "coordinated",
+    "assigned",
+    "arrived",
+    "done",
+    "closed",
+)
+
+# How a report ended: by a PPSU field crew, handed to an agency, or not handled.
+OUTCOMES = ("ppsu", "agency", "invalid", "duplicate", "unanswered")
+
+# The columns shared by the twin's reports.parquet and intake's export, in this order.
+RECORD_COLUMNS = (
+    "report_id",
+    "kelurahan_code",
+    "kecamatan",
+    "kota",
+    "category",
+    "channel",
+    "outcome",
+    "lon",
+    "lat",
+    *(f"{stage}_at" for stage in STAGES),
+)

@@ -147,17 +147,15 @@ def parse_thresholds(items: list[str] | None) -> dict[str, float]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`twin sweep SWEEP.toml`."""
-    from twin.city.assembly import load_city
     from twin.experiments.sweep import load_sweep
     from twin.reports.studies import run_sweep
 
     sweep = load_sweep(Path(args.sweep), days=args.days)  # refuses a bad grid before any run
     out = _output_dir(args, f"sweep-{sweep.name}-{sweep.scenario.run.days}d-r{sweep.replications}")
-    city = load_city(args.data, speeds=sweep.scenario.city.speed_settings(), progress=True)
     print(
         f"sweep {sweep.name}: {len(sweep.points)} grid points x {sweep.replications} replications"
     )
-    result = run_sweep(sweep, make_runner(args), out, city=city)
+    result = run_sweep(sweep, make_runner(args), out)
     _record(args, out, [sweep.scenario])
     cols = [*sweep.grid, "mean_resolution_h", "mean_coordination_h", "share_resolved_within_7d"]
     print(result["table"][cols].to_string(index=False, float_format=number))
@@ -166,52 +164,94 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """`twin validate`: published against simulated for every period; non-zero when one misses."""
-    from twin.experiments.validation import PUBLISHED, period_scenario, validate
-    from twin.reports.study_report import plot_validation, write_html
+    """`twin validate`: every period's published figures against the twin, fitted and predicted;
+    non-zero when a fitted (in-sample) figure misses its tolerance, or with ``--strict`` when a
+    predicted one falls outside its interval."""
+    from twin.experiments.validation import periods_folder, validate, verdict
+    from twin.reports.checks import write_validation_report
 
-    periods = args.periods or list(PUBLISHED)
-    folder = Path(args.scenarios) if args.scenarios else None
+    periods = periods_folder(Path(args.periods_dir) if args.periods_dir else None)
+    chosen = args.periods or list(periods)
+    unknown = [p for p in chosen if p not in periods]
+    if unknown:
+        raise TwinError(f"no period file for {unknown[0]}; choose from {', '.join(periods)}")
     length = f"{args.days}d" if args.days else "full"
-    out = _output_dir(args, f"validation-{'-'.join(periods)}-{length}-r{args.replications}")
-    table = validate(periods, args.replications, make_runner(args), days=args.days, folder=folder)
-    _record(args, out, [period_scenario(p, args.days, folder=folder) for p in periods])
+    out = _output_dir(args, f"validation-{'-'.join(chosen)}-{length}-r{args.replications}")
+    table = validate(periods, chosen, args.replications, make_runner(args), days=args.days)
+    _record(args, out, [periods[p].base_scenario(args.days) for p in chosen])
     table.to_csv(out / "validation.csv", index=False)
-    plot = plot_validation(table, out / "validation.png")
-    write_html(out / "report.html", "Validation against published outcomes",
-               [("Published against simulated (mean, 95 % CI)", table), ("Plot", plot)],
-               note=f"{args.replications} replications per period.")  # fmt: skip
-    shown = table[
-        ["period", "kpi", "published", "simulated", "ci_low", "ci_high", "tolerance", "pass"]
-    ]
+    write_validation_report(table, args.replications, out)
+    shown = table[["period", "check", "kpi", "role", "published", "simulated", "pi_low",
+                   "pi_high", "tolerance", "pass", "in_interval"]]  # fmt: skip
     print(shown.to_string(index=False, float_format=number))
-    missed = int((~table["pass"]).sum())
-    print(f"\n{len(table) - missed} of {len(table)} published KPIs within tolerance; wrote {out}/")
-    return 0 if missed == 0 else 1
+    v = verdict(table)
+    print(
+        f"\nin-sample: {v['in_sample_pass']} of {v['in_sample']} fitted figures and volumes within "
+        f"tolerance; predicted: {v['predicted_inside']} of {v['predicted']} published values "
+        f"inside the 95 % predictive interval; wrote {out}/"
+    )
+    failed = v["in_sample_pass"] < v["in_sample"] or (
+        args.strict and v["predicted_inside"] < v["predicted"]
+    )
+    return 1 if failed else 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """`twin calibrate SCENARIO`: fit the unpublished parameters; write <name>-calibrated.toml."""
-    from twin.experiments.validation import calibrate, write_calibrated
+    """`twin calibrate PERIOD`: ABC-SMC of the period's assumed parameters; writes the report
+    (accepted draws, ranges, trade-offs) and a calibrated scenario pointing to it."""
+    from twin.city.datadir import SCENARIO_DIR
+    from twin.experiments.assumptions import load_assumptions
+    from twin.experiments.inference import calibrate_abc, calibration_ranges, marginals, trade_offs
+    from twin.experiments.periods import load_period
+    from twin.experiments.validation import PERIOD_DIR
+    from twin.reports.calibration_report import write_calibrated, write_calibration_report
 
-    source = Path(args.scenario)
+    given = Path(args.period)
+    if given.suffix == ".toml":
+        period = load_period(given)
+    else:
+        folder = Path(args.periods_dir) if args.periods_dir else PERIOD_DIR
+        period = load_period(folder / f"{args.period}.toml")
+    if not period.fit:
+        raise TwinError(f"{period.path}: fit = false: this period is never used for fitting")
+    days = args.days or period.calibration_days
+    path = Path(args.assumptions) if args.assumptions else SCENARIO_DIR / "assumptions.toml"
+    ranges = calibration_ranges(period, load_assumptions(path, period.base_scenario(days)))
     stamp = args.started_at.strftime("%Y%m%d-%H%M%S")
     out = (
         Path(args.out)
         if args.out
-        else output_root() / "calibration" / f"{source.stem}-calibrated-{stamp}.toml"
+        else output_root() / "calibration" / f"{period.name}-calibrated-{stamp}.toml"
     )
     if out.exists() and not args.overwrite:
         raise TwinError(f"{out}: exists; pass --overwrite to replace it, or choose another --out")
-    fit = calibrate(source, args.replications, make_runner(args), days=args.days)
-    path = write_calibrated(source, fit["best"], fit["table"], out)
-    print(fit["table"].head(5).to_string(index=False, float_format=number))
-    print(f"\nbest: {fit['best']} (loss {fit['loss']:.2f})")
-    print(f"wrote {path} and its fit {path.with_suffix('.csv').name}")
+    report = out.with_suffix("")
+    report = report.with_name(report.name + "-report")
+    report.mkdir(parents=True, exist_ok=True)
+    print(
+        f"calibrating {period.name}: {', '.join(period.calibrate)} (ABC-SMC, {days or period.days} days)"
+    )
+    fit = calibrate_abc(
+        period, ranges, report / "abc.db", population=args.population,
+        max_simulations=args.max_simulations, generations=args.generations,
+        replications=args.replications, days=days, workers=args.workers,
+        dask_address=args.dask, data_dir=args.data, seed=args.seed,
+    )  # fmt: skip
+    table, pairs = marginals(fit, ranges), trade_offs(fit)
+    write_calibration_report(fit, table, pairs, report)
+    path = write_calibrated(period, fit.chosen(), report, out)
+    print(fit.generations.to_string(index=False, float_format=number))
+    print(table.to_string(index=False, float_format=number))
+    print(pairs.to_string(index=False, float_format=number))
+    print(
+        f"\n{fit.simulations} runs in {fit.seconds:.0f} s; final tolerance {fit.epsilon:.2f} x the "
+        f"published ones; {len(fit.consistent)} of {len(fit.population)} accepted draws within "
+        f"every published tolerance (effective sample size {fit.effective_size:.1f})"
+    )
+    print(f"wrote {path} (the closest accepted draw) and {report}/ (posterior.csv, report.html)")
     if not args.out:
-        print(
-            f"to use it for validation, copy it to {source.parent / (source.stem + '-calibrated.toml')}"
-        )
+        print(f"to use it: copy it to scenarios/{period.name}-calibrated.toml and posterior.csv "
+              f"to the period's posterior file")  # fmt: skip
     return 0
 
 
@@ -222,7 +262,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from twin.experiments.sensitivity import morris
     from twin.experiments.variants import with_days
     from twin.model.scenario import load_scenario
-    from twin.reports.study_report import plot_sensitivity, write_html
+    from twin.reports.checks import write_sensitivity_report
 
     scenario = with_days(load_scenario(args.scenario), args.days)
     path = Path(args.assumptions) if args.assumptions else SCENARIO_DIR / "assumptions.toml"
@@ -237,20 +277,50 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     result["indices"].to_csv(out / "morris_indices.csv", index=False)
     result["ranking"].to_csv(out / "ranking.csv")
     result["samples"].to_csv(out / "samples.csv", index=False)
-    plot = plot_sensitivity(
-        result["indices"], list(result["ranking"].index), out / "sensitivity.png"
+    write_sensitivity_report(result, scenario.name, scenario.run.days, args.trajectories, out)
+    ranked = result["ranking"].join(
+        result["indices"].pivot(index="parameter", columns="kpi", values="rank")
     )
-    table = result["indices"].pivot(index="parameter", columns="kpi", values="rank")
-    ranked = result["ranking"].join(table)
-    write_html(out / "report.html", f"Sensitivity of {scenario.name}",
-               [("Parameters ranked by their mean effect on the four SLA KPIs "
-                 "(mu* per unit of the KPI's spread; rank per KPI)", ranked), ("Plot", plot),
-                ("Morris indices", result["indices"])],
-               note=f"{args.trajectories} trajectories, {result['runs']} runs of {scenario.run.days} days, common random numbers.")  # fmt: skip
     _record(args, out, [scenario])
     print(ranked.to_string(float_format=number))
     print(
         f"\n{result['runs']} runs; wrote {out}/: morris_indices.csv, ranking.csv, sensitivity.png, report.html"
+    )
+    return 0
+
+
+def cmd_allocate(args: argparse.Namespace) -> int:
+    """`twin allocate SCENARIO --budget N|IDR`: staff spread to meet the targets at least cost."""
+    import time
+
+    from twin.city.assembly import load_city
+    from twin.errors import ScenarioError
+    from twin.experiments.allocate import Search, run_search
+    from twin.experiments.allocation import check_targets, parse_budget
+    from twin.experiments.variants import with_days
+    from twin.model.scenario import load_scenario
+    from twin.reports.allocation_report import write_allocation
+
+    budget = parse_budget(args.budget)  # every option checked before any run
+    targets = check_targets(args.target)
+    for name in ("replications", "rounds"):
+        if getattr(args, name) < (2 if name == "replications" else 0):
+            raise ScenarioError(f"--{name} must be >= {2 if name == 'replications' else 0}")
+    scenario = with_days(load_scenario(args.scenario), args.days)
+    out = _output_dir(args, f"allocate-{scenario.name}-{args.budget}-{scenario.run.days}d")
+    city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=True)
+    search = Search(scenario, budget, targets, replications=args.replications, rounds=args.rounds)
+    started = time.perf_counter()
+    outcome = run_search(search, city, make_runner(args), out / "tables")
+    result = write_allocation(
+        outcome, search, city.table[~city.is_seribu], city.kelurahan.codes, out
+    )
+    _record(args, out, [scenario])
+    print(result["kpis"].to_string(index=False, float_format=number))
+    for line in result["executive"]:
+        print(line)
+    print(
+        f"\n{time.perf_counter() - started:.0f} s; wrote {out}/: allocation.csv, teams.csv, kpis.csv, allocation_map.png, report.html"
     )
     return 0
 
@@ -331,14 +401,16 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sweep.set_defaults(func=cmd_sweep)
 
     validate = commands.add_parser(
-        "validate", help="published KPIs against the twin; exit 1 when one misses"
+        "validate",
+        help="published KPIs against the twin, fitted and predicted; exit 1 when a fitted one misses",
     )
     validate.add_argument(
-        "periods", nargs="*", help="jakarta-2016, jakarta-2020, jakarta-2024 (default all)"
+        "periods", nargs="*", help="period names, e.g. jakarta-2016 (default: every period file)"
     )
     validate.add_argument(
-        "--replications", type=int, default=5, help="replications per period (default 5)"
-    )
+        "--replications", type=int, default=20,
+        help="runs per period and check, each a draw of the calibrated parameters (default 20)",
+    )  # fmt: skip
     validate.add_argument(
         "--days", type=int, help="measured days of every period (rates are compared per day)"
     )
@@ -348,24 +420,58 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="output folder (default reports_out/validation-<periods>-<days>-r<R>/)",
     )
     validate.add_argument(
-        "--scenarios",
-        metavar="DIR",
-        help="folder of the period scenarios (default: the shipped scenarios/)",
+        "--periods", dest="periods_dir", metavar="DIR",
+        help="folder of period files (default scenarios/periods/)",
+    )  # fmt: skip
+    validate.add_argument(
+        "--assumptions",
+        metavar="FILE",
+        help="parameter ranges (default scenarios/assumptions.toml)",
     )
+    validate.add_argument(
+        "--strict", action="store_true",
+        help="also exit 1 when a predicted published value is outside its interval",
+    )  # fmt: skip
     add_parallel_options(validate)
     add_data_option(validate)
     validate.set_defaults(func=cmd_validate)
 
     calibrate = commands.add_parser(
-        "calibrate", help="fit a period's unpublished parameters to its published KPIs"
+        "calibrate", help="which values of a period's assumed parameters fit its published KPIs"
     )
     calibrate.add_argument(
-        "scenario", help="a period scenario: scenarios/jakarta-2016.toml, -2020 or -2024"
+        "period", help="a period name (jakarta-2016) or period file (scenarios/periods/*.toml)"
     )
     calibrate.add_argument(
-        "--replications", type=int, default=3, help="replications per grid point (default 3)"
+        "--population", type=int, default=30, help="accepted draws per generation (default 30)"
     )
-    calibrate.add_argument("--days", type=int, help="shorten the period while fitting")
+    calibrate.add_argument(
+        "--max-simulations",
+        type=int,
+        default=400,
+        help="stop after about this many runs (default 400)",
+    )
+    calibrate.add_argument(
+        "--generations", type=int, default=8, help="at most this many generations (default 8)"
+    )
+    calibrate.add_argument(
+        "--replications", type=int, default=1,
+        help="replications averaged per draw, the same for every draw (default 1)",
+    )  # fmt: skip
+    calibrate.add_argument("--seed", type=int, default=0, help="seed of the ABC proposals")
+    calibrate.add_argument(
+        "--days",
+        type=int,
+        help="measured days while fitting (default: the period's calibration_days)",
+    )
+    calibrate.add_argument(
+        "--periods", dest="periods_dir", metavar="DIR", help="folder of period files"
+    )
+    calibrate.add_argument(
+        "--assumptions",
+        metavar="FILE",
+        help="parameter ranges (default scenarios/assumptions.toml)",
+    )
     add_parallel_options(calibrate)
     add_data_option(calibrate)
     calibrate.add_argument(
@@ -394,7 +500,26 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_parallel_options(sensitivity)
     add_data_option(sensitivity)
     sensitivity.set_defaults(func=cmd_sensitivity)
-    for sub in (compare, sweep, validate, calibrate, sensitivity):
+    allocate = commands.add_parser(
+        "allocate", help="spread staff under a budget to meet the targets at least cost"
+    )
+    allocate.add_argument("scenario", help="scenario TOML file (today's staffing)")
+    allocate.add_argument(
+        "--budget", required=True,
+        help="staff positions (desk officers + PPSU crews + agency teams, e.g. 2500) or IDR a month (e.g. 10.5bn IDR)",
+    )  # fmt: skip
+    allocate.add_argument(
+        "--target", action="append",
+        help="coordination_mean_6h, resolution_mean_7d or benchmark_resolution_9h (repeatable; default the first two)",
+    )  # fmt: skip
+    allocate.add_argument("--replications", type=int, default=3, help="replications per evaluation (default 3)")  # fmt: skip
+    allocate.add_argument("--rounds", type=int, default=4, help="greedy rounds on the simulation (default 4)")  # fmt: skip
+    allocate.add_argument("--days", type=int, help="measured days (default the scenario's)")
+    allocate.add_argument("--out", metavar="DIR", help="output folder")
+    add_parallel_options(allocate)
+    add_data_option(allocate)
+    allocate.set_defaults(func=cmd_allocate)
+    for sub in (compare, sweep, validate, calibrate, sensitivity, allocate):
         sub.add_argument(
             "--overwrite", action="store_true", help="replace an earlier result at the output"
         )

@@ -80,16 +80,30 @@ def _simulate(
 
 
 def _write(args: argparse.Namespace, result: RunResult, city: City, out: Path) -> dict[str, Any]:
+    from twin.model.payroll import staff_cost
+    from twin.reports.formatting import idr
     from twin.reports.provenance import collect
     from twin.reports.run_files import format_summary, write_run
+    from twin.reports.run_report import write_run_report
 
     record = collect(
         [result.scenario], data_dir=city.paths.root, started_at=args.started_at, argv=args.argv
     )
+    cost = staff_cost(city, result.scenario)
+    result.summary["staff_cost"] = cost.as_dict()  # written into summary.json with the KPIs
     written = write_run(result, city, out, provenance=record)
+    figures = [p for p in written if p.suffix == ".png"]
+    mainland = city.table[~city.is_seribu]
+    write_run_report(result.summary, result.kelurahan, mainland, figures, out)
     print(format_summary(result.summary))
-    plots = sum(1 for p in written if p.suffix == ".png")
-    print(f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv and {plots} PNG plots")
+    print(
+        f"  staff cost per month: {idr(cost.total_idr)} ({cost.desk_officers:,} desk officers, "
+        f"{cost.agency_teams:,} agency teams, {cost.ppsu_crews:,} PPSU crews)"
+    )
+    print(
+        f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv, "
+        f"{len(figures)} PNG plots and report.html"
+    )
     return record
 
 

@@ -16,12 +16,9 @@ import hashlib
 import json
 import math
 import re
-import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
@@ -29,29 +26,24 @@ from intake import store
 from intake.deps import Service, ServiceDep, client_address
 from intake.errors import ApiError
 from intake.models import COORDINATE_DECIMALS, photo_url
+from intake.open311_format import (
+    MEDIA_TYPES,
+    NOT_XML,
+    check_format,
+    date_window,
+    iso,
+    render,
+)
 from intake.routes.reports import check_idempotency_key, create_report, locate_or_422
-from intake.search import MAX_ID, latest_notes, list_reports
+from intake.search import MAX_ID, latest_notes, list_reports, status_histories
 from twin.entities import CATEGORIES, OPEN_STATUSES, STATUSES
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-22T00:00:00+00:00"  # last change of this API's endpoints or services
-MEDIA_TYPES = {"json": "application/json", "xml": "text/xml"}
-MAX_WINDOW = timedelta(days=90)
 MAX_IDS = 1000
-
-# XML: the element of each item of a list, by the list's element
-ITEM_TAGS = {
-    "services": "service",
-    "service_requests": "request",
-    "errors": "error",
-    "endpoints": "endpoint",
-    "formats": "format",
-    "attributes": "attribute",
-}
-# characters XML 1.0 cannot carry at all, escaped or not
-NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+EXTENSIONS = "true: each request also carries notes, its update history"
 
 GROUPS = {
     "public_order": "Ketertiban umum",
@@ -88,9 +80,6 @@ URL = re.compile(r"https?://\S+")
 REQUEST_ID = re.compile(r"[0-9]{1,10}")
 STATUS_LIST = r"^(open|closed)(,(open|closed))*$"
 TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # uuid4
-# a '+' of a UTC offset arrives as a space when the client did not percent-encode it
-UNENCODED_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
-
 # what `_field` and `post_request` enforce, as JSON Schema (kept next to the checks it describes)
 XML_TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ud800-\\udfff\\ufffe\\uffff]*$"  # = NOT_XML
 FORM_RULES: dict[str, dict[str, Any]] = {
@@ -135,87 +124,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "missing or invalid api_key"},
     404: {"description": "unknown format, service, request or token"},
 }
-
-
-# --- rendering -------------------------------------------------------------------------------
-
-
-def check_format(fmt: str) -> str:
-    """The format of a path suffix: ``json`` or ``xml`` (404 otherwise)."""
-    if fmt not in MEDIA_TYPES:
-        raise ApiError(404, f"unknown format {fmt[:20]!r}: use .json or .xml")
-    return fmt
-
-
-def _fill(element: ET.Element, value: Any) -> None:
-    """Append `value` to `element`: children for dicts and lists, text for scalars."""
-    if value is None:
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _fill(ET.SubElement(element, key), item)
-    elif isinstance(value, list):
-        tag = ITEM_TAGS.get(element.tag, "item")
-        for item in value:
-            _fill(ET.SubElement(element, tag), item)
-    elif isinstance(value, bool):
-        element.text = "true" if value else "false"
-    else:
-        element.text = NOT_XML.sub("\ufffd", str(value))
-
-
-def to_xml(root: str, value: Any) -> bytes:
-    """Serialise `value` (dicts, lists, scalars) under a `root` element, escaped by ElementTree.
-
-    Parameters
-    ----------
-    root
-        The root element, e.g. ``service_requests``.
-    value
-        A dict (one child element per key) or a list (one item element per entry, named by
-        `ITEM_TAGS`); None becomes an empty element, booleans ``true``/``false``.
-
-    Returns
-    -------
-    document
-        UTF-8 XML with its declaration.
-    """
-    element = ET.Element(root)
-    _fill(element, value)
-    return ET.tostring(element, encoding="utf-8", xml_declaration=True)
-
-
-def render(
-    fmt: str, root: str, value: Any, *, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """`value` as JSON, or as XML under the `root` element."""
-    if fmt == "xml":
-        return Response(
-            to_xml(root, value), status_code=status, media_type="text/xml", headers=headers
-        )
-    return JSONResponse(value, status_code=status, headers=headers)
-
-
-def open311_error(request: Request, status: int, message: str) -> Response:
-    """The specification's error list, in XML for a ``.xml`` path and JSON otherwise.
-
-    Parameters
-    ----------
-    request
-        The failed request (its path picks the format).
-    status
-        HTTP status; 422 (FastAPI's validation) is answered 400, as Open311 knows no 422.
-    message
-        What is wrong.
-
-    Returns
-    -------
-    response
-        ``[{"code": ..., "description": ...}]`` or ``<errors><error>...</error></errors>``.
-    """
-    status = 400 if status == 422 else status
-    fmt = "xml" if request.url.path.endswith(".xml") else "json"
-    return render(fmt, "errors", [{"code": status, "description": message}], status=status)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -300,49 +208,6 @@ def _split(text: str | None) -> list[str] | None:
     return parts or None
 
 
-def parse_datetime(name: str, text: str) -> datetime:
-    """An ISO 8601 datetime with a timezone, in UTC (400 when malformed or without zone)."""
-    value = UNENCODED_PLUS.sub(r"\1+\2", text.strip()[:64])
-    example = "e.g. 2026-01-31T08:00:00+07:00"
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ApiError(
-            400, f"{name} must be an ISO 8601 datetime with a timezone ({example}), got {value!r}"
-        ) from None
-    if parsed.tzinfo is None:
-        raise ApiError(400, f"{name} needs a timezone ({example}), got {value!r}")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ApiError(400, f"{name} is out of range") from None
-
-
-def date_window(start_date: str | None, end_date: str | None) -> tuple[datetime, datetime]:
-    """The requested window, at most 90 days; by default the last 90 days (400 if invalid)."""
-    start = parse_datetime("start_date", start_date) if start_date else None
-    end = parse_datetime("end_date", end_date) if end_date else None
-    try:
-        if start is None:
-            end = end or store.now_utc()
-            start = end - MAX_WINDOW
-        elif end is None:
-            end = start + MAX_WINDOW
-    except OverflowError:
-        raise ApiError(400, "start_date or end_date is out of range") from None
-    if end < start:
-        raise ApiError(400, "end_date is before start_date")
-    if end - start > MAX_WINDOW:
-        raise ApiError(400, "start_date and end_date may be at most 90 days apart")
-    return start, end
-
-
-def _iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with its offset, or None."""
-    at = store.as_utc(value)
-    return None if at is None else at.isoformat()
-
-
 def request_item(
     row: Any, note: str | None, names: dict[str, str], public_url: str
 ) -> dict[str, Any]:
@@ -359,8 +224,8 @@ def request_item(
         "description": row["description"],
         "agency_responsible": row["agency"] or f"Kelurahan {names.get(kelurahan, kelurahan)}",
         "service_notice": None,
-        "requested_datetime": _iso(row["created_at"]),
-        "updated_datetime": _iso(row["updated_at"]),
+        "requested_datetime": iso(row["created_at"]),
+        "updated_datetime": iso(row["updated_at"]),
         "expected_datetime": None,
         "address": row["address_string"],
         "address_id": None,
@@ -373,14 +238,44 @@ def request_item(
     }
 
 
-def _requests_response(service: Service, fmt: str, rows: list[Any]) -> Response:
-    """Listed rows as service requests, with their latest status notes."""
+def _requests_response(
+    service: Service, fmt: str, rows: list[Any], *, extensions: bool = False
+) -> Response:
+    """Listed rows as service requests, with their latest status notes.
+
+    With `extensions`, each request also carries ``notes``: its whole update history (the
+    Open311 update-history extension, as Chicago's endpoint answers ``extensions=true``).
+    """
+    ids = [row["id"] for row in rows]
     with service.engine.connect() as conn:
-        notes = latest_notes(conn, report_ids=[row["id"] for row in rows])
+        notes = latest_notes(conn, report_ids=ids)
+        histories = status_histories(conn, report_ids=ids) if extensions else {}
     names = kelurahan_names(service)
     public_url = service.settings.public_url
     items = [request_item(row, notes.get(row["id"]), names, public_url) for row in rows]
+    if extensions:
+        for item, row in zip(items, rows, strict=True):
+            item["notes"] = history_notes(histories.get(row["id"], []), row, public_url)
     return render(fmt, "service_requests", items)
+
+
+def history_notes(changes: list[Any], row: Any, public_url: str) -> list[dict[str, Any]]:
+    """A report's status changes as Open311 ``notes``: ``opened``, ``activity``, ``closed``."""
+    notes = []
+    for i, change in enumerate(changes):
+        closed = change["status"] not in OPEN_STATUSES
+        kind = "opened" if i == 0 else "closed" if closed else "activity"
+        notes.append(
+            {
+                "datetime": iso(change["at"]),
+                "type": kind,
+                "summary": f"Request {kind}" if kind != "activity" else change["status"].title(),
+                "description": change["note"],
+                "jakarta_status": str(change["status"]).capitalize(),
+                "media_url": photo_url(public_url, row["photo_path"]) if closed else None,
+            }
+        )
+    return notes
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -554,6 +449,7 @@ def get_requests(
     ] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+    extensions: Annotated[bool, Query(description=EXTENSIONS)] = False,
 ) -> Response:
     """Service requests, newest first: by default those of the last 90 days."""
     fmt = check_format(fmt)
@@ -565,7 +461,7 @@ def get_requests(
             )
         with service.engine.connect() as conn:
             rows = list_reports(conn, ids=[int(i) for i in ids], limit=len(ids))
-        return _requests_response(service, fmt, rows)
+        return _requests_response(service, fmt, rows, extensions=extensions)
 
     codes = _split(service_code)
     unknown = [c for c in codes or () if c not in CATEGORIES]
@@ -588,11 +484,16 @@ def get_requests(
             limit=page_size,
             offset=(page - 1) * page_size,
         )
-    return _requests_response(service, fmt, rows)
+    return _requests_response(service, fmt, rows, extensions=extensions)
 
 
 @router.get("/requests/{request_id}.{fmt}", responses={404: ERRORS[404]})
-def get_request(request_id: str, fmt: str, service: ServiceDep) -> Response:
+def get_request(
+    request_id: str,
+    fmt: str,
+    service: ServiceDep,
+    extensions: Annotated[bool, Query(description=EXTENSIONS)] = False,
+) -> Response:
     """One service request, as a list of one."""
     fmt = check_format(fmt)
     if not REQUEST_ID.fullmatch(request_id) or int(request_id) > MAX_ID:
@@ -601,7 +502,7 @@ def get_request(request_id: str, fmt: str, service: ServiceDep) -> Response:
         rows = list_reports(conn, ids=[int(request_id)], limit=1)
     if not rows:
         raise ApiError(404, f"no service request {request_id}")
-    return _requests_response(service, fmt, rows)
+    return _requests_response(service, fmt, rows, extensions=extensions)
 
 
 @router.get("/tokens/{token}.{fmt}", responses={404: ERRORS[404]})

@@ -1,6 +1,7 @@
 """The design's one-way dependencies, checked on every module's imports (top level and inside
 functions alike): the model knows nothing of the service or the load tests, its layers import
-only the layers below them, no two modules import each other (directly or around a loop)."""
+only the layers below them, no two modules import each other (directly or around a loop), and
+no module grows past 600 lines."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ FORBIDDEN = {
     "intake": ("loadtest", "twin_cli"),
     "loadtest": ("twin_cli",),
 }
+MAX_LINES = 600
 
 
 def modules() -> list[tuple[str, Path]]:
@@ -96,3 +98,9 @@ def test_intake_loads_no_load_test_code() -> None:
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     assert loaded == "[]"
+
+
+@pytest.mark.parametrize(("module", "path"), modules(), ids=[m for m, _ in modules()])
+def test_no_module_is_over_600_lines(module: str, path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{module}: {lines} lines; split it by concern"

@@ -7,9 +7,10 @@ checks: no 5xx, only documented status codes, headers and content types, bodies 
 documented schemas, invalid data never accepted, valid data accepted, 405 with ``Allow``. The
 seed is fixed, so CI is repeatable.
 
-The one exception a schema cannot express: a schema-valid point (or an Open311 address) outside
+The exceptions a schema cannot express: a schema-valid point (or an Open311 address) outside
 Jakarta is rightly refused (422 on the native API, 400 on Open311, "outside Jakarta" / "could not
-be located"); for such an answer, and only for it, "valid data is accepted" is not checked.
+be located"), and so is an export range whose end is before its start or more than a year on
+(400); for such an answer, and only for it, "valid data is accepted" is not checked.
 """
 
 from __future__ import annotations
@@ -51,12 +52,25 @@ def live_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 OUTSIDE_JAKARTA = ("lies outside Jakarta", "address_string could not be located")
+BAD_RANGE = ("is before since", "spans more than a year")  # relations between two dates
 EXAMPLES = 100  # per operation and mode
 
 
 def outside_jakarta(response: Any) -> bool:
     """The documented exception: a point (or address) that no kelurahan of Jakarta handles."""
     return response.status_code in (400, 422) and any(t in response.text for t in OUTSIDE_JAKARTA)
+
+
+def bad_range(response: Any) -> bool:
+    """The documented exception of the export: a reversed range, or one over a year."""
+    return response.status_code == 400 and any(t in response.text for t in BAD_RANGE)
+
+
+def endless(operation: Any) -> bool:
+    """An event stream (text/event-stream) never ends: it cannot be fuzzed case by case
+    (tests/intake/test_events.py tests it)."""
+    responses = operation.definition.raw.get("responses", {})
+    return "text/event-stream" in responses.get("200", {}).get("content", {})
 
 
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)
@@ -71,7 +85,9 @@ def test_the_server_keeps_its_contract(
 
     headers = {"X-API-Key": CREDENTIALS["key"], "Authorization": f"Bearer {CREDENTIALS['officer']}"}
     failures: list[str] = []
-    operations = [result.ok() for result in live_schema.get_all_operations()]
+    operations = [
+        op for op in (result.ok() for result in live_schema.get_all_operations()) if not endless(op)
+    ]
     assert len(operations) >= 15
     fuzzed = 0
     cases = 0
@@ -97,7 +113,8 @@ def test_the_server_keeps_its_contract(
             sent = None if generated and generated.mode.is_negative else headers
             try:
                 response = case.call(headers=sent, timeout=30)
-                excused = [positive_data_acceptance] if outside_jakarta(response) else []
+                excusable = outside_jakarta(response) or bad_range(response)
+                excused = [positive_data_acceptance] if excusable else []
                 case.validate_response(response, headers=sent, excluded_checks=excused)
             except BaseException as exc:  # schemathesis raises a group of check failures
                 failures.append(f"{case.method} {case.formatted_path}: {str(exc)[:400]}")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.reports_html import external_sources
 from twin.errors import ScenarioError
 from twin.experiments import replications as ex
 from twin.experiments import statistics as st
@@ -81,7 +82,7 @@ def test_replicate_writes_cis_ranking_and_report(runner: Runner, tmp_path: Path)
         assert (out / name).is_file()
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page
-    assert 'src="http' not in page  # self-contained
+    assert external_sources(page) == []  # self-contained
     with pytest.raises(ScenarioError, match="replications must be >= 2"):
         replicate(small(), 1, runner, out)
 
@@ -101,6 +102,8 @@ def test_compare_is_paired_on_common_random_numbers(runner: Runner, tmp_path: Pa
     assert diff["verdict"] == "better"
     assert "better" in result["conclusion"]
     assert result["best"] == "rich"
+    assert result["costs"]["rich"].total_idr > result["costs"]["starved"].total_idr
+    assert any("a month more" in line for line in result["executive"])
     assert (tmp_path / "c2" / "report.html").is_file()
 
 
@@ -121,6 +124,7 @@ def test_sweep_finds_staffing_and_refuses_bad_grids(runner: Runner, tmp_path: Pa
     assert len(table) == 2
     assert table["mean_resolution_h"].iloc[1] < table["mean_resolution_h"].iloc[0]
     assert set(result["minimum"].stack().unique()) <= {10.0, 50.0}
+    assert table["staff_cost_idr"].iloc[1] > table["staff_cost_idr"].iloc[0]  # more crews
     for name in ("sweep.csv", "minimum_staffing.csv", "staffing_curve.png", "report.html"):
         assert (tmp_path / "out" / name).is_file()
 

@@ -59,58 +59,77 @@ def test_jakarta_2016_run_from_the_command_line(real_data_dir: Path, tmp_path: P
 def test_validate_and_calibrate_commands(real_data_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    from twin.experiments.validation import CALIBRATION_GRID, PUBLISHED, Target
-
-    assert Target("x", 10.0, 0.1, True, "").passes(10.9)
-    assert not Target("x", 10.0, 0.1, True, "").passes(11.1)
-    assert Target("x", 0.84, 0.05, False, "").passes(0.8)
-    assert set(PUBLISHED) == {"jakarta-2016", "jakarta-2020", "jakarta-2024"}
-    common = ["--replications", "2", "--days", "3", "--workers", "1", "--data", str(real_data_dir)]
-    small = ["--replications", "2", "--workers", "2", "--data", str(real_data_dir)]
-    # the committed calibrated periods pass at CI size: a week measured after the warm-up, with
-    # the follow-up; 2024 keeps its flood days (36-38) so its peak day is there
-    out = tmp_path / "v"
-    periods = ["jakarta-2016", "jakarta-2020", "--days", "7"]
-    assert main(["validate", *periods, "--out", str(out), *small]) == 0
-    table = pd.read_csv(out / "validation.csv")
-    assert set(table["kpi"]) == {
+    small = ["--replications", "3", "--workers", "2", "--data", str(real_data_dir)]
+    # the committed periods pass in-sample at CI size (December 2016 whole: 31 days, as it was
+    # fitted; 2020 a week; each after the warm-up, with the follow-up), each fitted KPI within
+    # tolerance; predicted ones are reported, not judged
+    rows = []
+    for period, days in (("jakarta-2016", []), ("jakarta-2020", ["--days", "7"])):
+        out = tmp_path / f"v-{period}"
+        assert main(["validate", period, *days, "--out", str(out), *small]) == 0
+        rows.append(pd.read_csv(out / "validation.csv"))
+    table = pd.concat(rows)
+    fitted = table[table["check"] == "in-sample"]
+    assert set(fitted["kpi"]) == {
         "reports_per_day",
         "resolved_share",
         "mean_resolution_of_resolved_h",
     }
-    assert table["pass"].all()
-    assert len(table) == 6
+    assert fitted["pass"].all()
+    assert set(table["check"]) == {"in-sample", "leave-one-out"}
+    assert set(table.loc[table["check"] == "leave-one-out", "role"]) == {"predicted"}
+    assert (table["pi_low"] <= table["pi_high"]).all()
     out = tmp_path / "v2024"
     assert main(["validate", "jakarta-2024", "--days", "42", "--out", str(out), *small]) == 0
-    assert pd.read_csv(out / "validation.csv")["pass"].all()
-    # a deliberately wrong period (half the published demand) must fail
+    assert pd.read_csv(out / "validation.csv").query("check == 'in-sample'")["pass"].all()
+    # a deliberately wrong scenario (no PPSU crews at all) must fail in-sample
     wrong = tmp_path / "wrong"
-    wrong.mkdir()
-    (wrong / "jakarta-2016-calibrated.toml").write_text(
-        f'base = "{ROOT / "scenarios" / "jakarta-2016-calibrated.toml"}"\n'
-        "[demand]\nreports_per_day = 466.0\n"
+    (wrong / "scenario").mkdir(parents=True)
+    (wrong / "scenario" / "no-crews.toml").write_text(
+        f'base = "{ROOT / "scenarios" / "jakarta-2016.toml"}"\n[crews]\nper_kelurahan = 0\n'
     )
+    text = (ROOT / "scenarios" / "periods" / "jakarta-2016.toml").read_text()
+    text = text.replace('"../jakarta-2016.toml"', '"scenario/no-crews.toml"')
+    text = text.replace('posterior = "', f'posterior = "{ROOT}/scenarios/periods/')
+    (wrong / "jakarta-2016.toml").write_text(text)
     out = tmp_path / "v-wrong"
-    args = ["jakarta-2016", "--days", "7", "--scenarios", str(wrong), "--out", str(out)]
+    args = ["--periods", str(wrong), "--out", str(out)]
     assert main(["validate", *args, *small]) == 1
     verdicts = pd.read_csv(out / "validation.csv").set_index("kpi")["pass"]
-    assert not verdicts["reports_per_day"]
-    for name in ("jakarta-2016.toml", "jakarta-2020.toml"):
-        shutil.copy(ROOT / "scenarios" / name, tmp_path / name)
-    out = tmp_path / "fits" / "fit-2020.toml"  # elsewhere than the scenario: base is relative
-    assert main(["calibrate", str(tmp_path / "jakarta-2020.toml"), "--out", str(out), *common]) == 0
+    assert verdicts["reports_per_day"]  # the volume is an input: still right
+    assert not verdicts["resolved_share"]
+    # calibration writes the accepted draws, their ranges and trade-offs, and a calibrated
+    # scenario that points to them; never beside the shipped files unless told
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    periods = tmp_path / "scenarios" / "periods"
+    out = tmp_path / "fits" / "fit-2020.toml"
+    common = ["--population", "4", "--max-simulations", "8", "--generations", "2", "--days", "3",
+              "--workers", "1", "--data", str(real_data_dir)]  # fmt: skip
+    assert main(["calibrate", "jakarta-2020", "--periods", str(periods), "--out", str(out),
+                 *common]) == 0  # fmt: skip
     calibrated = load_scenario(out)
-    grid = CALIBRATION_GRID["jakarta-2020"]
-    assert calibrated.coordination.agency_scale in grid["coordination.agency_scale"]
-    tied = next(k for k in grid if "," in k)  # the agencies' hand-overs move together
-    handovers = {calibrated.agencies[a].handover.mean_min for a in calibrated.agencies}
-    assert len(handovers) == 1
-    assert handovers <= set(grid[tied])
-    assert calibrated.coordination.unanswered_share in grid["coordination.unanswered_share"]
-    assert out.with_suffix(".csv").is_file()
-    assert not (tmp_path / "jakarta-2020-calibrated.toml").exists()  # no file beside the source
+    report = tmp_path / "fits" / "fit-2020-report"
+    posterior = pd.read_csv(report / "posterior.csv")
+    assert len(posterior) == 4
+    assert calibrated.coordination.unanswered_share in set(
+        posterior["coordination.unanswered_share"].round(6)
+    ) or any(
+        abs(posterior["coordination.unanswered_share"] - calibrated.coordination.unanswered_share)
+        < 1e-5
+    )
+    assert "fit-2020-report" in out.read_text()
+    for name in (
+        "marginals.csv",
+        "trade_offs.csv",
+        "generations.csv",
+        "posterior.png",
+        "report.html",
+    ):
+        assert (report / name).is_file()
+    assert not (ROOT / "scenarios" / "fit-2020.toml").exists()
     capsys.readouterr()
-    assert main(["calibrate", str(tmp_path / "jakarta-2020.toml"), "--out", str(out), *common]) == 2
+    assert main(["calibrate", "jakarta-2020", "--periods", str(periods), "--out", str(out),
+                 *common]) == 2  # fmt: skip
     assert "pass --overwrite" in capsys.readouterr().err
-    assert main(["calibrate", str(ROOT / "scenarios" / "jakarta-2016-lean.toml"), *common]) == 2
-    assert "no published targets" in capsys.readouterr().err
+    assert main(["calibrate", "jakarta-2019", "--periods", str(periods), *common]) == 2
+    assert "never used for fitting" in capsys.readouterr().err

@@ -58,38 +58,38 @@ def load_assumptions(path: Path, base: Scenario) -> list[Assumption]:
         raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
     if not data:
         raise ScenarioError(f"{path}: lists no parameter")
-    out = []
-    for field, spec in data.items():
-        where = f"{path}: {field}"
-        if not isinstance(spec, dict):
-            raise ScenarioError(f"{where}: expected a table {{ low = ..., high = ... }}")
-        unknown = sorted(set(spec) - KEYS)
-        if unknown:
-            raise ScenarioError(
-                f"{where}: {unknown[0]}: unknown key (known: {', '.join(sorted(KEYS))})"
-            )
-        try:
-            low, high = float(spec["low"]), float(spec["high"])
-        except KeyError as exc:
-            raise ScenarioError(f"{where}: {exc.args[0]} is missing") from None
-        except (TypeError, ValueError):
-            raise ScenarioError(f"{where}: low and high must be numbers") from None
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise ScenarioError(f"{where}: low and high must be finite")
-        if low > high:
-            raise ScenarioError(f"{where}: low {low:g} > high {high:g}")
-        for end in (low, high):
-            try:
-                apply_point(base, {field: end})
-            except ScenarioError as exc:
-                if "is not a scenario field" in str(exc):
-                    raise ScenarioError(f"{where}: not a scenario field") from None
-                raise ScenarioError(
-                    f"{where}: {end:g} is outside what the scenario accepts ({exc})"
-                ) from None
-        out.append(
-            Assumption(
-                field, low, high, str(spec.get("unit", "")), str(spec.get("source", "assumed"))
-            )
+    return [parse_assumption(field, spec, base, f"{path}: {field}") for field, spec in data.items()]
+
+
+def parse_assumption(field: str, spec: object, base: Scenario, where: str) -> Assumption:
+    """One range ``{ low, high, unit, source }`` for `field`, checked against `base` (low <= high,
+    both ends accepted by the scenario); `where` starts the error message."""
+    if not isinstance(spec, dict):
+        raise ScenarioError(f"{where}: expected a table {{ low = ..., high = ... }}")
+    unknown = sorted(set(spec) - KEYS)
+    if unknown:
+        raise ScenarioError(
+            f"{where}: {unknown[0]}: unknown key (known: {', '.join(sorted(KEYS))})"
         )
-    return out
+    try:
+        low, high = float(spec["low"]), float(spec["high"])
+    except KeyError as exc:
+        raise ScenarioError(f"{where}: {exc.args[0]} is missing") from None
+    except (TypeError, ValueError):
+        raise ScenarioError(f"{where}: low and high must be numbers") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ScenarioError(f"{where}: low and high must be finite")
+    if low > high:
+        raise ScenarioError(f"{where}: low {low:g} > high {high:g}")
+    for end in (low, high):
+        try:
+            apply_point(base, {field: end})
+        except ScenarioError as exc:
+            if "is not a scenario field" in str(exc):
+                raise ScenarioError(f"{where}: not a scenario field") from None
+            raise ScenarioError(
+                f"{where}: {end:g} is outside what the scenario accepts ({exc})"
+            ) from None
+    return Assumption(
+        field, low, high, str(spec.get("unit", "")), str(spec.get("source", "assumed"))
+    )

@@ -1,229 +1,189 @@
-"""Published outcomes against the twin: validation and calibration of the period scenarios.
+"""Published outcomes against the twin: in-sample, leave-one-period-out and never-fitted checks.
 
-Only aggregates are published (data/jakarta/README.md). Each period scenario is judged on
-the published KPIs it can be compared with, each computed the way the published one was: per-day
-rates (so a shorter period, a notebook or CI, is judged fairly), the resolved share of the
-period's cohort at the end of its follow-up, and the published mean "to completion", which is
-the mean over the *resolved* reports (``mean_resolution_of_resolved_h``; the SLA verdicts use
-the censoring-aware mean instead). Pass when the published value lies within the stated
-tolerance of the simulated mean. `calibrate` fits a period's unpublished parameters (each with its assumed range)
-to its published targets, on common random numbers, by a grid search.
+Only aggregates are published (data/jakarta/README.md); each period is one file of
+``scenarios/periods/`` (`twin.experiments.periods`). Each KPI is computed the way the published
+one was: per-day rates (so a shorter run is judged fairly), the resolved share of the period's
+cohort at the end of its follow-up, and the published mean "to completion", the mean over the
+*resolved* reports (``mean_resolution_of_resolved_h``).
+
+Every simulated figure comes with a 95 % *predictive* interval: each of R runs draws the assumed
+parameters from the calibration's accepted sample (`twin.experiments.inference`) and runs its own
+replication, so the interval carries the parameters' uncertainty as well as the dice's.
+
+Three checks:
+
+in-sample
+    A fitted period with its own accepted sample (without one: its scenario's values, so the
+    interval holds the dice only): its targets were *fitted*. Passes when the published value
+    lies within tolerance of the simulated mean (the exit code counts these).
+leave-one-out
+    A fitted period predicted from its published volume with the behaviour the *other* fitted
+    periods' calibrations accepted (their accepted draws pooled, each period weighted equally;
+    a field one of them does not fit takes that period's scenario value, so each draw is one
+    period's behaviour, whole). Its targets are *predicted*.
+never-fitted
+    A period with ``fit = false``, predicted from every fitted period's accepted sample.
+
+A predicted KPI is judged by whether the published value lies inside the predictive interval.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from twin.city.datadir import SCENARIO_DIR
 from twin.errors import ScenarioError
+from twin.experiments.inference import resample
+from twin.experiments.periods import Period, Target, load_periods
 from twin.experiments.replications import Task
-from twin.experiments.statistics import mean_ci
-from twin.experiments.variants import apply_point, with_days
-from twin.model.scenario import load_scenario
+from twin.experiments.variants import apply_point, scenario_to_dict
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from twin.experiments.replications import Runner
     from twin.model.scenario import Scenario
 
+__all__ = ["PERIOD_DIR", "Target", "load_periods", "load_posterior", "validate"]
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A published figure and how close the twin must come.
+PERIOD_DIR = SCENARIO_DIR / "periods"
 
-    Attributes
-    ----------
-    kpi
-        The simulated KPI compared (a key of `twin.experiments.replications.HEADLINE_KPIS`).
-    published
-        The published value.
-    tolerance
-        Allowed distance: relative (0.1 = 10 %) when `relative`, else absolute.
-    relative
-        Whether `tolerance` is relative.
-    source
-        Where the figure is published.
+
+def load_posterior(period: Period) -> pd.DataFrame | None:
+    """The period's accepted parameter sample (the fitted fields and ``weight``), if it has one."""
+    if period.posterior is None:
+        return None
+    table = pd.read_csv(period.posterior)
+    missing = [c for c in [*period.calibrate, "weight"] if c not in table.columns]
+    if missing:
+        raise ScenarioError(f"{period.posterior}: column {missing[0]} is missing")
+    if len(table) == 0 or not (table["weight"] > 0).any():
+        raise ScenarioError(f"{period.posterior}: no accepted draw with a positive weight")
+    return table[[*period.calibrate, "weight"]]
+
+
+def field_value(scenario: Scenario, field: str) -> float:
+    """The value of a dotted field (of the first, when several are tied by commas)."""
+    node: Any = scenario_to_dict(scenario)
+    for part in field.split(",")[0].split("."):
+        node = node[part]
+    return float(node)
+
+
+def behaviour(
+    periods: dict[str, Period], sources: list[str], posteriors: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """The accepted draws of the `sources` periods as one sample, each period's weights summing
+    to 1; every field any of them fits is filled, in a period that does not fit it, with that
+    period's scenario value: each row is one period's behaviour, whole."""
+    fields = list(dict.fromkeys(f for n in sources for f in periods[n].calibrate))
+    parts = []
+    for name in sources:
+        part = posteriors[name].copy()
+        part["weight"] = part["weight"] / part["weight"].sum()
+        scenario = periods[name].base_scenario(1)
+        for field in fields:
+            if field not in part.columns:
+                part[field] = field_value(scenario, field)
+        parts.append(part[[*fields, "weight"]])
+    return pd.concat(parts, ignore_index=True)
+
+
+def plan(
+    periods: dict[str, Period], chosen: list[str], runs: int, seed: int
+) -> list[tuple[str, str, list[dict[str, float]]]]:
+    """The checks to run: (period, check, parameter draws) for each chosen period.
+
+    A period's own check draws from its own accepted sample (without one: its scenario's values,
+    the dice only); a predicted one draws whole behaviours from the other fitted periods'.
     """
+    posteriors = {
+        n: post for n, p in periods.items() if p.fit and (post := load_posterior(p)) is not None
+    }
 
-    kpi: str
-    published: float
-    tolerance: float
-    relative: bool
-    source: str
+    def records(sample: pd.DataFrame, fields: list[str]) -> list[dict[str, float]]:
+        return [{f: float(row[f]) for f in fields} for _, row in sample.iterrows()]
 
-    def passes(self, simulated: float) -> bool:
-        """Whether `simulated` is within tolerance of the published value."""
-        if not math.isfinite(simulated):
-            return False
-        allowed = self.tolerance * abs(self.published) if self.relative else self.tolerance
-        return abs(simulated - self.published) <= allowed
-
-
-README = "data/jakarta/README.md"
-PUBLISHED: dict[str, list[Target]] = {
-    "jakarta-2016": [
-        Target("reports_per_day", 932.3, 0.10, True, f"{README}: 28,901 reports in Dec 2016"),
-        Target("resolved_share", 0.84, 0.05, False, f"{README}: 84 % finished"),
-        Target(
-            "mean_resolution_of_resolved_h", 9.0, 0.25, True, f"{README}: about 9 h to completion"
-        ),
-    ],
-    "jakarta-2020": [
-        Target("reports_per_day", 376.4, 0.10, True, f"{README}: 137,776 reports in 2020"),
-        Target("resolved_share", 0.9985, 0.01, False, f"{README}: 137,574 resolved (99.85 %)"),
-        Target(
-            "mean_resolution_of_resolved_h", 40.2, 0.25, True, f"{README}: 40.2 h to resolution"
-        ),
-    ],
-    "jakarta-2024": [
-        Target("reports_per_day", 507.8, 0.10, True, f"{README}: 185,852 reports, 508 a day"),
-        Target("peak_day_reports", 800.0, 0.20, True, f"{README}: 800 on the peak day"),
-        Target("resolved_share", 0.968, 0.02, False, f"{README}: 96.8 % resolved"),
-    ],
-}
-
-# Unpublished parameters each period may fit, with their assumed ranges (grid values). A key
-# naming several fields, comma-separated, ties them: they take each value together.
-_HANDOVERS = ",".join(
-    f"agencies.{a}.handover.mean_min"
-    for a in ("satpol_pp", "dishub", "distamhut", "bina_marga", "sda", "dlh")
-)
-CALIBRATION_GRID: dict[str, dict[str, list[Any]]] = {
-    "jakarta-2016": {
-        "coordination.agency_scale": [0.8, 1.0, 1.2],
-        "coordination.patience_h": [3.0, 4.0, 5.0],
-        "coordination.unanswered_share": [0.0, 0.02],
-    },
-    "jakarta-2020": {
-        "coordination.agency_scale": [1.8, 2.0, 2.2],
-        _HANDOVERS: [4320.0, 5760.0],
-        "coordination.unanswered_share": [0.0],
-    },
-    "jakarta-2024": {
-        "coordination.patience_h": [48.0, 60.0],
-        "demand.daily_cv": [0.0, 0.05, 0.1],
-        "coordination.unanswered_share": [0.0],
-    },
-}
-
-
-def period_scenario(name: str, days: int | None = None, folder: Path | None = None) -> Scenario:
-    """A period scenario of `folder` (default: the shipped ones; its calibrated version when one
-    exists), optionally shortened."""
-    folder = folder or SCENARIO_DIR
-    path = folder / f"{name}-calibrated.toml"
-    return with_days(load_scenario(path if path.is_file() else folder / f"{name}.toml"), days)
+    checks = []
+    for name in chosen:
+        period = periods[name]
+        if period.fit:
+            own = posteriors.get(name)
+            draws = (
+                records(resample(own, runs, seed), list(period.calibrate))
+                if own is not None
+                else [{} for _ in range(runs)]
+            )
+            checks.append((name, "in-sample", draws))
+        others = [n for n in posteriors if n != name]
+        if others:
+            pooled = behaviour(periods, others, posteriors)
+            fields = [c for c in pooled.columns if c != "weight"]
+            check = "leave-one-out" if period.fit else "never-fitted"
+            checks.append((name, check, records(resample(pooled, runs, seed), fields)))
+    return checks
 
 
 def validate(
-    periods: list[str],
-    replications: int,
+    periods: dict[str, Period],
+    chosen: list[str],
+    runs: int,
     runner: Runner,
     *,
     days: int | None = None,
-    folder: Path | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Published against simulated (mean, 95 % CI) for every published KPI of every period."""
-    unknown = [p for p in periods if p not in PUBLISHED]
+    """Published against simulated, with 95 % predictive intervals, for every check of every
+    chosen period (one row per check and published figure)."""
+    unknown = [p for p in chosen if p not in periods]
     if unknown:
-        raise ScenarioError(
-            f"no published figures for {unknown[0]}; choose from {', '.join(PUBLISHED)}"
-        )
-    scenarios = {p: period_scenario(p, days, folder) for p in periods}
+        raise ScenarioError(f"no period file for {unknown[0]}; choose from {', '.join(periods)}")
+    if runs < 2:
+        raise ScenarioError(f"--replications must be >= 2 for an interval, got {runs}")
+    checks = plan(periods, chosen, runs, seed)
+    bases = {name: periods[name].base_scenario(days) for name in chosen}
     tasks = [
-        Task((p,), s, r, runner.data_dir) for p, s in scenarios.items() for r in range(replications)
+        Task((name, check, i), apply_point(bases[name], draw), i, runner.data_dir)
+        for name, check, draws in checks
+        for i, draw in enumerate(draws)  # draw i runs replication i: parameters and dice vary
     ]
     results = runner.run(tasks)
-    rows = []
-    for period in periods:
-        rs = [r for r in results if r.key == (period,)]
-        for target in PUBLISHED[period]:
-            mean, lo, hi = mean_ci([r.kpis[target.kpi] for r in rs])
+    rows: list[dict[str, Any]] = []
+    for name, check, _ in checks:
+        kpis = pd.DataFrame([r.kpis for r in results if r.key[:2] == (name, check)])
+        for target in periods[name].figures:
+            if target.role == "volume" and check == "leave-one-out":
+                continue  # the volume is an input: shown once, in-sample
+            values = kpis[target.kpi].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            mean = float(values.mean()) if len(values) else float("nan")
+            lo, hi = np.quantile(values, [0.025, 0.975]) if len(values) else (np.nan, np.nan)
+            role = "volume" if target.role == "volume" else (
+                "fitted" if check == "in-sample" else "predicted")  # fmt: skip
             tol = f"±{target.tolerance:.0%}" if target.relative else f"±{target.tolerance:g}"
             rows.append({
-                "period": period, "scenario": scenarios[period].name, "kpi": target.kpi,
-                "published": target.published, "simulated": mean, "ci_low": lo, "ci_high": hi,
-                "tolerance": tol, "pass": target.passes(mean), "source": target.source,
+                "period": name, "check": check, "kpi": target.kpi, "role": role,
+                "published": target.published, "simulated": mean, "pi_low": float(lo),
+                "pi_high": float(hi), "tolerance": tol, "pass": target.passes(mean),
+                "in_interval": bool(lo <= target.published <= hi), "source": target.source,
             })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def calibrate(
-    path: Path, replications: int, runner: Runner, *, days: int | None = None
-) -> dict[str, Any]:
-    """Fit a period's unpublished parameters to its published targets (grid search, CRN).
-
-    The loss is the sum over targets of the squared error in units of the target's tolerance;
-    every grid point sees the same reports (replication r shares its streams), so differences
-    between points are the parameters', not the dice's.
-    """
-    name = path.stem
-    if name not in CALIBRATION_GRID:
-        raise ScenarioError(
-            f"{path}: no published targets for {name!r}; calibrate one of {', '.join(CALIBRATION_GRID)}"
-        )
-    base = with_days(load_scenario(path), days)
-    grid = CALIBRATION_GRID[name]
-    points = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
-    scenarios = [apply_point(base, p) for p in points]
-    tasks = [
-        Task((i,), s, r, runner.data_dir)
-        for i, s in enumerate(scenarios)
-        for r in range(replications)
-    ]
-    results = runner.run(tasks)
-    rows = []
-    for i, point in enumerate(points):
-        rs = [r for r in results if r.key == (i,)]
-        loss = 0.0
-        row: dict[str, Any] = dict(point)
-        for target in PUBLISHED[name]:
-            mean = mean_ci([r.kpis[target.kpi] for r in rs])[0]
-            scale = (
-                target.tolerance * abs(target.published) if target.relative else target.tolerance
-            )
-            loss += ((mean - target.published) / scale) ** 2
-            row[target.kpi] = mean
-        row["loss"] = loss
-        rows.append(row)
-    table = pd.DataFrame(rows).sort_values("loss")
-    best = {
-        k: table.iloc[0][k].item() if hasattr(table.iloc[0][k], "item") else table.iloc[0][k]
-        for k in grid
-    }
-    return {"table": table, "best": best, "loss": float(table.iloc[0]["loss"])}
+def verdict(table: pd.DataFrame) -> dict[str, int]:
+    """Counts for the closing line: in-sample (fitted and volume) within tolerance, predicted
+    inside their interval."""
+    ins = table[table["role"] != "predicted"]
+    pred = table[table["role"] == "predicted"]
+    return {
+        "in_sample": len(ins), "in_sample_pass": int(ins["pass"].sum()),
+        "predicted": len(pred), "predicted_inside": int(pred["in_interval"].sum()),
+    }  # fmt: skip
 
 
-def write_calibrated(source: Path, best: dict[str, Any], fit: pd.DataFrame, out: Path) -> Path:
-    """Write the calibrated scenario `out` (base = `source`, plus the fitted values) and, beside it,
-    the fit (`out` with ``.csv``). Never called on a shipped file unless the user named it."""
-    import os
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    base = Path(os.path.relpath(source.resolve(), out.parent.resolve())).as_posix()
-    lines = [
-        f"# Calibrated by `twin calibrate {source.name}`: fitted values of the unpublished parameters",
-        f"# (grid search on common random numbers; the fit is in {out.with_suffix('.csv').name}).",
-        f"base = {json.dumps(base)}",
-        f'description = "{source.stem}, calibrated to its published outcomes"',
-        "",
-    ]
-    tables: dict[str, dict[str, Any]] = {}
-    for paths, value in best.items():
-        for path in paths.split(","):  # tied fields take the same value
-            section, _, key = path.rpartition(".")
-            tables.setdefault(section, {})[key] = value
-    for section, values in tables.items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {json.dumps(float(v))}" for k, v in values.items()]
-        lines.append("")
-    out.write_text("\n".join(lines), encoding="utf-8")
-    fit.to_csv(out.with_suffix(".csv"), index=False)
-    load_scenario(out)  # the written file must load
-    return out
+def periods_folder(folder: Path | None) -> dict[str, Period]:
+    """The period files of `folder` (default the shipped ``scenarios/periods/``)."""
+    return load_periods(folder or PERIOD_DIR)

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from twin.model.scenario import Scenario
     from twin.model.streams import RandomStreams
 
-OUTCOMES = ("ppsu", "agency", "invalid", "duplicate", "unanswered")
 PPSU, AGENCY, INVALID, DUPLICATE, UNANSWERED = range(5)
 
 

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from twin.entities import OUTCOMES, STAGES
 from twin.kpis import MIN_RANKED_REPORTS, judge_targets, kpis_by, rank_kelurahan, report_kpis
 from twin.model.decomposition import decompose
-from twin.model.demand import OUTCOMES, UNANSWERED, generate_reports
+from twin.model.demand import UNANSWERED, generate_reports
 from twin.model.process import CityTwin
 from twin.model.streams import RandomStreams
 
@@ -29,16 +30,6 @@ if TYPE_CHECKING:
     from twin.model.scenario import Scenario
 
 TIMEZONE = "Asia/Jakarta"
-STAGES = (
-    "submitted",
-    "received",
-    "picked_up",
-    "coordinated",
-    "assigned",
-    "arrived",
-    "done",
-    "closed",
-)
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.errors import ScenarioError
+from twin.model.costs import CostParams
 from twin.model.parameters import (
     CHANGEABLE,
     DEFAULT_AGENCIES,
@@ -60,6 +61,8 @@ class Scenario:
         Per report category, the share that goes to ``ppsu`` and to each agency (sums to 1).
     changes
         Dated changes inside the run (``[[changes]]``), in date order.
+    costs
+        Monthly cost of each kind of staff (`twin.model.costs`).
     """
 
     name: str = "scenario"
@@ -75,6 +78,7 @@ class Scenario:
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ROUTING.items()}
     )
     changes: tuple[Change, ...] = ()
+    costs: CostParams = field(default_factory=CostParams)
 
     def __post_init__(self) -> None:
         validate(self)

@@ -90,18 +90,18 @@ def plot_resolution(result: RunResult, out: Path) -> Path:
 
 def plot_kelurahan_map(result: RunResult, mainland: gpd.GeoDataFrame, out: Path) -> Path:
     """Mainland kelurahan (`mainland`: the city's table without Kepulauan Seribu) coloured by
-    mean resolution time."""
+    mean resolution time, the scale clipped to the 2-98 % range (a few extremes take the end
+    colours instead of washing out the rest)."""
     plt = pyplot()
-    gdf = mainland.assign(
-        mean_resolution_h=result.kelurahan.reindex(mainland["kode_kemendagri"])[
-            "mean_resolution_h"
-        ].to_numpy()
-    )
+    values = result.kelurahan.reindex(mainland["kode_kemendagri"])["mean_resolution_h"].to_numpy()
+    gdf = mainland.assign(mean_resolution_h=values)
+    finite = values[np.isfinite(values)]
+    lo, hi = np.percentile(finite, [2, 98]) if len(finite) else (0.0, 1.0)
     fig, ax = plt.subplots(figsize=(9, 9))
     gdf.plot(
         column="mean_resolution_h", ax=ax, cmap="RdYlGn_r", legend=True, edgecolor="white", linewidth=0.2,
-        missing_kwds={"color": "lightgrey", "label": "no report"},
-        legend_kwds={"label": "mean resolution (h)", "shrink": 0.6},
+        vmin=lo, vmax=max(hi, lo + 1e-9), missing_kwds={"color": "lightgrey", "label": "no report"},
+        legend_kwds={"label": "mean resolution time (h), 2-98 % range", "shrink": 0.6, "extend": "both"},
     )  # fmt: skip
     ax.set_axis_off()
     ax.set_title(f"{result.scenario.name}: mean resolution time by kelurahan")
