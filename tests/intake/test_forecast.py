@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from intake.db import make_engine, schema_version
+from intake.db import SCHEMA_VERSION, make_engine, schema_version
 from intake.twin_state import open_records
 from tests.intake.conftest import POINT_A, Api
 from tests.intake.test_officers import claim, coordinator_post, post_report, resolve
@@ -183,7 +183,7 @@ def test_unknown_kelurahan_and_schema_and_empty_database_are_refused(
             schema_version.insert().values(version=99, applied_at=pd.Timestamp.now(tz="UTC"))
         )
     engine.dispose()
-    assert "schema version 99; this twin reads version 1" in forecast(url)
+    assert f"schema version 99; this twin reads version {SCHEMA_VERSION}" in forecast(url)
     assert "not an intake database" in forecast(f"sqlite:///{tmp_path / 'other.db'}")
     assert "cannot read the database" in forecast("postgresql://nobody@127.0.0.1:1/none")
 
