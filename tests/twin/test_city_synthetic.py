@@ -308,3 +308,24 @@ def test_bench_commands_run_on_a_small_city(
     sim = json.loads(capsys.readouterr().out)
     assert sim["reports"] > 0
     assert sim["ratio_to_bare_simpy"] > 0
+
+
+def _load_in_child(args: tuple[str, str]) -> int:
+    from twin.city.assembly import load_city
+
+    return load_city(args[0], cache_dir=Path(args[1])).n_kelurahan
+
+
+def test_processes_building_the_same_city_at_once_all_succeed(
+    synthetic_dir: Path, tmp_path: Path
+) -> None:
+    """A pool's workers on a cold cache build the same city together: none may fail."""
+    import multiprocessing
+
+    cache = tmp_path / "cold-cache"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        counts = pool.map(_load_in_child, [(str(synthetic_dir), str(cache))] * 4)
+    assert counts == [5, 5, 5, 5]
+    built = [p.name for p in cache.iterdir()]
+    assert len(built) == 1  # one cache folder, no temporary folder left behind
+    assert not built[0].endswith(".tmp")

@@ -309,16 +309,28 @@ def _build_tables(
 def _write_cache(
     folder: Path, network: RoadNetwork, tables: TravelTables, node_kel: NDArray[np.int64]
 ) -> None:
-    """Write into a temporary folder, then rename: a killed build never leaves a half cache."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    """Write into a temporary folder of this process's own, then rename it into place.
+
+    A killed build never leaves a half cache, and processes building the same city at once (a
+    pool's workers on a cold cache) never trip over each other: the first rename wins, the
+    others (the same inputs, so the same bytes) discard theirs.
+    """
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{folder.name}.", suffix=".tmp", dir=folder.parent))
     network.save(tmp / "network.npz")
     tables.save(tmp / "tables")
     np.save(tmp / "node_kelurahan.npy", node_kel)
     (tmp / "complete").write_text(json.dumps({"version": CACHE_VERSION}))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    if folder.is_dir() and not (folder / "complete").is_file():
+        shutil.rmtree(folder, ignore_errors=True)  # left by an older build: never complete
+    try:
+        tmp.rename(folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (folder / "complete").is_file():
+            raise
 
 
 def _snap_depots(city: City) -> None:
