@@ -15,8 +15,6 @@ the horizon (open and new reports) and the probability of at least one. Interval
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -215,26 +213,11 @@ def run_forecast_tasks(
     progress: Callable[[int], object] | None = None,
 ) -> list[ForecastRun]:
     """Every task, in task order: here, on a local process pool, or on a Dask cluster."""
-    if dask_address is not None:
-        from distributed import Client  # type: ignore[attr-defined]
+    from twin.experiments.replications import run_everywhere
 
-        with Client(dask_address) as client:  # type: ignore[no-untyped-call]
-            return list(client.gather(client.map(run_forecast_task, list(tasks), pure=False)))  # type: ignore[no-untyped-call]
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(tasks) == 1:
-        out = []
-        for task in tasks:
-            out.append(run_forecast_task(task))
-            if progress is not None:
-                progress(1)
-        return out
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-        results = []
-        for result in pool.map(run_forecast_task, tasks):
-            results.append(result)
-            if progress is not None:
-                progress(1)
-        return results
+    return run_everywhere(
+        run_forecast_task, tasks, workers=workers, dask_address=dask_address, progress=progress
+    )
 
 
 def _interval(values: NDArray[np.float64]) -> dict[str, float]:

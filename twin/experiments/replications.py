@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from twin.model.scenario import Scenario
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 HEADLINE_KPIS = (
     "mean_coordination_h",
@@ -119,12 +122,28 @@ def run_tasks(
     dask_address: str | None = None,
     progress: Callable[[int], object] | None = None,
 ) -> list[ReplicationResult]:
-    """Run every task and return the results in task order.
+    """Run every replication and return the results in task order (see `run_everywhere`)."""
+    return run_everywhere(
+        run_task, tasks, workers=workers, dask_address=dask_address, progress=progress
+    )
+
+
+def run_everywhere(
+    function: Callable[[T], R],
+    tasks: Sequence[T],
+    *,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> list[R]:
+    """`function` of every task, in task order: here, on a local process pool, or on Dask.
 
     Parameters
     ----------
+    function
+        A module-level function (it travels to pool workers and Dask by name).
     tasks
-        The replications to run.
+        Its arguments, one per call (picklable).
     workers
         Local processes (default: one per CPU; 1 runs here, sequentially).
     dask_address
@@ -134,18 +153,18 @@ def run_tasks(
         Called with 1 as each task finishes.
     """
     if dask_address is not None:
-        return _run_on_dask(tasks, dask_address, progress)
+        return _run_on_dask(function, tasks, dask_address, progress)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(tasks) == 1:
         out = []
         for task in tasks:
-            out.append(run_task(task))
+            out.append(function(task))
             if progress is not None:
                 progress(1)
         return out
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
         results = []
-        for result in pool.map(run_task, tasks):
+        for result in pool.map(function, tasks):
             results.append(result)
             if progress is not None:
                 progress(1)
@@ -153,14 +172,17 @@ def run_tasks(
 
 
 def _run_on_dask(
-    tasks: Sequence[Task], address: str, progress: Callable[[int], object] | None
-) -> list[ReplicationResult]:
+    function: Callable[[T], R],
+    tasks: Sequence[T],
+    address: str,
+    progress: Callable[[int], object] | None,
+) -> list[R]:
     from distributed import Client, as_completed  # type: ignore[attr-defined]
 
     with Client(address) as client:  # type: ignore[no-untyped-call]
-        futures = client.map(run_task, list(tasks), pure=False)
+        futures = client.map(function, list(tasks), pure=False)
         index = {future.key: i for i, future in enumerate(futures)}
-        results: list[ReplicationResult | None] = [None] * len(futures)
+        results: list[R | None] = [None] * len(futures)
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
             results[index[future.key]] = future.result()
             if progress is not None:
