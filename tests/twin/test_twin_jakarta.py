@@ -53,6 +53,10 @@ def test_jakarta_2016_run_from_the_command_line(real_data_dir: Path, tmp_path: P
     assert len(ranked) > 150
     assert len(summary["best_15"]) == 15
     assert len(summary["worst_15"]) == 15
+    assert {"code", "name", "kota", "rank"} == set(summary["worst_15"][0])
+    report = (out / "report.html").read_text()
+    assert "Slowest ranked kelurahan" in report
+    assert "{'code'" not in report  # names in sentences, not data dumped
     assert load_scenario(ROOT / "scenarios" / "jakarta-2016.toml").run.days == 31
 
 

@@ -66,7 +66,7 @@ def run_sentences(
             f"The staff ({cost['desk_officers']:,} desk officers, {cost['agency_teams']:,} agency "
             f"teams, {cost['ppsu_crews']:,} PPSU crews) cost {idr(cost['staff_cost_idr'])} a month."
         )
-    worst = [place_name(str(c), where) for c in s.get("worst_15", [])[:3]]
+    worst = [place_name(str(k["code"]), where) for k in s.get("worst_15", [])[:3]]
     if worst:
         lines.append(f"Slowest ranked kelurahan: {sentence_list(worst)}.")
     return lines
