@@ -112,6 +112,8 @@ def format_bench(results: dict[str, Any], targets: dict[str, tuple[str, float]])
     return "\n".join(lines)
 
 
+RUN_TARGETS = {"whole_to_simulation": ("<=", 1.5)}
+
 SIM_TARGETS = {
     "simulated_year_s": ("<=", 10.0),
     "ratio_to_bare_simpy": ("<=", 2.0),

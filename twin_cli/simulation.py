@@ -1,4 +1,4 @@
-"""The model's own commands: `twin city`, `twin run`, `twin bench city|sim`."""
+"""The model's own commands: `twin city`, `twin run`, `twin bench city|sim|run`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from twin.city.assembly import City
     from twin.model.runner import RunResult
     from twin.model.scenario import Scenario
+    from twin.reports.run_plots import FigureWorker
 
 
 def _cmd_city_info(args: argparse.Namespace) -> int:
@@ -55,20 +56,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--days must be >= 1, got {days}")
     default = output_root() / slug(f"{scenario.name}-seed{seed}-{days}d")
     out = claim_output_dir(Path(args.out) if args.out else default, overwrite=args.overwrite)
-    result, city = _simulate(args, scenario, seed=seed, days=days, replication=0)
-    _write(args, result, city, out)
+    _simulate_and_write(args, scenario, out, seed=seed, days=days, replication=0)
     return 0
 
 
-def _simulate(
-    args: argparse.Namespace, scenario: Scenario, *, seed: int, days: int, replication: int
-) -> tuple[RunResult, City]:
-    from tqdm import tqdm
-
+def _simulate_and_write(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    out: Path,
+    *,
+    seed: int,
+    days: int,
+    replication: int,
+) -> dict[str, Any]:
+    """Run `scenario` and write its outputs; the figure worker warms up during the simulation."""
     from twin.city.assembly import load_city
-    from twin.model.runner import run_scenario
+    from twin.reports.run_plots import FigureWorker
 
     city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=True)
+    with FigureWorker(city.table[~city.is_seribu]) as figures:
+        result = _simulate(args, city, scenario, seed=seed, days=days, replication=replication)
+        return _write(args, result, city, out, figures)
+
+
+def _simulate(
+    args: argparse.Namespace,
+    city: City,
+    scenario: Scenario,
+    *,
+    seed: int,
+    days: int,
+    replication: int,
+) -> RunResult:
+    from tqdm import tqdm
+
+    from twin.model.runner import run_scenario
+
     simulated = days + scenario.run.warm_up_days + scenario.run.follow_up_days
     with tqdm(
         total=simulated, desc=f"simulating {scenario.name}", unit="day", disable=args.quiet
@@ -76,25 +99,24 @@ def _simulate(
         result = run_scenario(
             city, scenario, seed=seed, days=days, replication=replication, progress=bar.update
         )
-    return result, city
+    return result
 
 
-def _write(args: argparse.Namespace, result: RunResult, city: City, out: Path) -> dict[str, Any]:
+def _write(
+    args: argparse.Namespace, result: RunResult, city: City, out: Path, figures: FigureWorker
+) -> dict[str, Any]:
     from twin.model.payroll import staff_cost
     from twin.reports.formatting import idr
     from twin.reports.provenance import collect
     from twin.reports.run_files import format_summary, write_run
-    from twin.reports.run_report import write_run_report
 
     record = collect(
         [result.scenario], data_dir=city.paths.root, started_at=args.started_at, argv=args.argv
     )
     cost = staff_cost(city, result.scenario)
     result.summary["staff_cost"] = cost.as_dict()  # written into summary.json with the KPIs
-    written = write_run(result, city, out, provenance=record)
-    figures = [p for p in written if p.suffix == ".png"]
-    mainland = city.table[~city.is_seribu]
-    write_run_report(result.summary, result.kelurahan, mainland, figures, out)
+    written = write_run(result, city, out, provenance=record, figures=figures)
+    drawn = [p for p in written if p.suffix == ".png"]
     print(format_summary(result.summary))
     print(
         f"  staff cost per month: {idr(cost.total_idr)} ({cost.desk_officers:,} desk officers, "
@@ -102,7 +124,7 @@ def _write(args: argparse.Namespace, result: RunResult, city: City, out: Path) -
     )
     print(
         f"\nwrote {out}/: summary.json, reports.parquet, kelurahan.csv, "
-        f"{len(figures)} PNG plots and report.html"
+        f"{len(drawn)} PNG plots and report.html"
     )
     return record
 
@@ -121,14 +143,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print(f"twin: note: {summary_path}: {note}; the replay may differ", file=sys.stderr)
     default = summary_path.parent.with_name(summary_path.parent.name + "-replay")
     out = claim_output_dir(Path(args.out) if args.out else default, overwrite=args.overwrite)
-    result, city = _simulate(
+    record = _simulate_and_write(
         args,
         scenario,
+        out,
         seed=scenario.run.seed,
         days=scenario.run.days,
         replication=int(recorded.get("replication", 0)),
     )
-    record = _write(args, result, city, out)
     then = recorded.get("outputs", {}).get("reports.parquet")
     now = record["outputs"]["reports.parquet"]
     changed = sorted(
@@ -169,6 +191,64 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
             f"{results['resource_requests']:,} resource requests: {results['bare_simpy_s']:.2f} s, "
             f"ratio {results['ratio_to_bare_simpy']:.2f} (CPU time: {results['ratio_to_bare_simpy_cpu']:.2f})"
         )
+    return 0
+
+
+def _cmd_bench_run(args: argparse.Namespace) -> int:
+    """Time whole `twin run` processes, outputs included, against their own simulation."""
+    import statistics
+    import subprocess
+    import tempfile
+    import time
+
+    from tqdm import tqdm
+
+    from twin.bench import RUN_TARGETS, format_bench
+    from twin.city.assembly import load_city
+    from twin.city.datadir import SCENARIO_DIR
+
+    scenario = (
+        Path(args.scenario) if args.scenario else SCENARIO_DIR / "jakarta-2016-calibrated.toml"
+    )
+    if not scenario.is_file():
+        raise ScenarioError(f"twin bench run: no scenario file {scenario}")
+    load_city(args.data, progress=True)  # a cold city cache is not what is being timed
+    wholes, simulations = [], []
+    for _ in tqdm(range(args.repeat), desc=f"twin run --days {args.days}", unit="run"):
+        with tempfile.TemporaryDirectory() as tmp:
+            command = [sys.executable, "-m", "twin_cli", "run", str(scenario), "--quiet",
+                       "--days", str(args.days), "--out", f"{tmp}/run"]  # fmt: skip
+            if args.data:
+                command += ["--data", args.data]
+            started = time.perf_counter()
+            done = subprocess.run(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+            wholes.append(time.perf_counter() - started)
+            if done.returncode != 0:
+                lines = done.stderr.strip().splitlines() or ["no message"]
+                print(f"twin bench run: the run failed: {lines[-1]}", file=sys.stderr)
+                return 1
+            summary = json.loads(Path(tmp, "run", "summary.json").read_text())
+            simulations.append(float(summary["runtime_s"]))
+    results = {
+        "whole_process_s": statistics.median(wholes),
+        "simulation_s": statistics.median(simulations),
+        "whole_to_simulation": statistics.median(
+            w / s for w, s in zip(wholes, simulations, strict=True)
+        ),
+        "runs": args.repeat,
+    }
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(format_bench(results, RUN_TARGETS))
+    print(
+        f"{args.repeat} processes of `twin run {scenario.name} --days {args.days}`: whole process "
+        f"(start, city, simulation, records, figures, report) median {results['whole_process_s']:.2f} s, "
+        f"its simulation (summary runtime_s) median {results['simulation_s']:.2f} s; ratios per run "
+        + ", ".join(f"{w / s:.2f}" for w, s in zip(wholes, simulations, strict=True))
+    )
     return 0
 
 
@@ -243,3 +323,14 @@ def add_bench_commands(bench_cmds: argparse._SubParsersAction[argparse.ArgumentP
     bench_sim.add_argument("--repeat", type=int, default=3, help="repetitions (median)")
     bench_sim.add_argument("--json", action="store_true", help="print JSON")
     bench_sim.set_defaults(func=_cmd_bench_sim)
+    bench_run = bench_cmds.add_parser(
+        "run", help="a whole `twin run --days 365`, outputs included, against its simulation"
+    )
+    add_data_option(bench_run)
+    bench_run.add_argument(
+        "--scenario", help="scenario TOML (default scenarios/jakarta-2016-calibrated.toml)"
+    )
+    bench_run.add_argument("--days", type=int, default=365, help="simulated days (default 365)")
+    bench_run.add_argument("--repeat", type=int, default=3, help="runs (median)")
+    bench_run.add_argument("--json", action="store_true", help="print JSON")
+    bench_run.set_defaults(func=_cmd_bench_run)

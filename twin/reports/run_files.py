@@ -1,4 +1,5 @@
-"""Write a run's results to a folder: summary.json, reports.parquet, kelurahan.csv and plots."""
+"""Write a run's results to a folder: summary.json, reports.parquet, kelurahan.csv, plots and
+report.html."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from twin.model.decomposition import format_decomposition
 from twin.reports import run_plots as plots
 from twin.reports.provenance import file_sha256
+from twin.reports.run_report import write_run_report
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,14 +38,28 @@ def write_run(
     out: Path,
     *,
     provenance: dict[str, Any] | None = None,
+    figures: plots.FigureWorker | None = None,
 ) -> list[Path]:
     """Write every output of one run into `out` and return the paths.
+
+    The figures are drawn by a second process while the records, the summary and the report are
+    written (`figures`, a `twin.reports.run_plots.FigureWorker` started early so that it is warm;
+    one is started here when None); the report embeds them last.
 
     `provenance` (see `twin.reports.provenance.collect`) goes into summary.json, with the SHA-256
     of the reports.parquet written, so a replay can show it gets the same records.
     """
     out.mkdir(parents=True, exist_ok=True)
     mainland = city.table[~city.is_seribu]
+    with plots.FigureWorker(mainland) if figures is None else figures as worker:
+        worker.draw(result, out)  # drawn meanwhile, awaited last
+        written = _write_files(result, out, provenance)
+        report = write_run_report(result.summary, result.kelurahan, mainland, worker, out)
+        return [*written, *worker, report]
+
+
+def _write_files(result: RunResult, out: Path, provenance: dict[str, Any] | None) -> list[Path]:
+    """summary.json, reports.parquet and kelurahan.csv."""
     written = [out / "summary.json", out / "reports.parquet", out / "kelurahan.csv"]
     result.reports.to_parquet(written[1], index=False, compression="zstd")
     summary = dict(result.summary)
@@ -52,7 +68,6 @@ def write_run(
         summary["provenance"] = provenance
     written[0].write_text(json.dumps(_clean(summary), indent=2) + "\n")
     result.kelurahan.to_csv(written[2], float_format="%.4f")
-    written += plots.write_plots(result, mainland, out)
     return written
 
 

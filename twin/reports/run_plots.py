@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import multiprocessing
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -10,6 +13,8 @@ from twin.kpis import backlog_series
 from twin.model.runner import busy_per_minute
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from multiprocessing.connection import Connection
     from pathlib import Path
 
     import geopandas as gpd
@@ -45,7 +50,7 @@ def plot_arrivals_backlog(result: RunResult, out: Path) -> Path:
     unanswered = (r["outcome"] == "unanswered").to_numpy()
     handling = backlog_series(r[~unanswered], end_h=days * 24.0)
     fig, (a, b) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
-    a.bar(np.arange(days) + 0.5, per_day, width=0.9, color="#4c72b0")
+    a.stairs(per_day, np.arange(days + 1), fill=True, color="#4c72b0")  # one artist, not 365 bars
     a.set_ylabel("reports received per day")
     a.set_title(f"{result.scenario.name}: daily arrivals and backlog")
     b.plot(handling.index / 24.0, handling.to_numpy(), color="#c44e52", linewidth=0.8,
@@ -53,7 +58,7 @@ def plot_arrivals_backlog(result: RunResult, out: Path) -> Path:
     if unanswered.any():
         never = backlog_series(r[unanswered], end_h=days * 24.0)
         b.plot(never.index / 24.0, never.to_numpy(), color="#8c8c8c", linewidth=0.8,
-               linestyle="--", label="never picked up (coordination.unanswered_share)")  # fmt: skip
+               linestyle="--", label="never picked up (abandoned at the desk, or the residual share)")  # fmt: skip
         b.legend(loc="upper left", frameon=False)
     b.set_ylabel("open reports")
     b.set_xlabel("day of run")
@@ -71,7 +76,8 @@ def plot_resolution(result: RunResult, out: Path) -> Path:
         if len(hours)
         else 10
     )
-    ax.hist(hours, bins=bins, color="#55a868")
+    counts, edges = np.histogram(hours, bins=bins)
+    ax.stairs(counts, edges, fill=True, color="#55a868")  # one artist, not 60 bars
     ax.set_xscale("log")
     for x, label, colour in (
         (t.coordination_mean_h, "6 h coordination target", "#dd8452"),
@@ -80,7 +86,7 @@ def plot_resolution(result: RunResult, out: Path) -> Path:
     ):
         ax.axvline(x, color=colour, linestyle="--", label=label)
     if len(hours):
-        ax.axvline(hours.mean(), color="black", label=f"mean {hours.mean():.1f} h")
+        ax.axvline(hours.mean(), color="black", label=f"mean of the resolved {hours.mean():.1f} h")
     ax.set_xlabel("hours from report to closure (log scale)")
     ax.set_ylabel("reports")
     ax.set_title(f"{result.scenario.name}: resolution time")
@@ -164,3 +170,99 @@ def write_plots(result: RunResult, mainland: gpd.GeoDataFrame, out: Path) -> lis
         plot_utilisation(result, out / "crew_utilisation_by_hour.png"),
         plot_decomposition(result, out / "resolution_decomposition.png"),
     ]
+
+
+FIGURE_COLUMNS = ["received_h", "closed_h", "outcome"]  # all the figures read of the records
+
+
+class FigureWorker:
+    """A forked process that draws a run's figures while the caller goes on.
+
+    Drawing the five figures takes matplotlib a second or two, plus half a second to import and
+    warm up. Started before the simulation, the worker warms up on the other core; `draw` sends it
+    the few columns the figures read and returns at once, so the records, the summary and the
+    report's map are written meanwhile; `wait` returns the PNG paths (`twin bench run` measures
+    the whole run). Where processes cannot fork, or the worker fails, `wait` draws the figures
+    here instead, so a figure is never missing or half-written. Iterating waits, then yields the
+    paths in the order of `write_plots`. Use it as a context manager: leaving stops the worker.
+    """
+
+    def __init__(self, mainland: gpd.GeoDataFrame) -> None:
+        self._mainland = mainland
+        self._job: tuple[RunResult, Path] | None = None
+        self._paths: list[Path] | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        if "fork" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("fork")  # the child shares the city's polygons
+            self._conn, child = context.Pipe()
+            self._process = context.Process(target=_serve, args=(child, mainland), daemon=True)
+            self._process.start()
+            child.close()
+
+    def draw(self, result: RunResult, out: Path) -> None:
+        """Draw `result`'s figures into `out` (returns at once when the worker runs)."""
+        if self._job is not None:
+            raise RuntimeError("a FigureWorker draws one run's figures")
+        slim = dataclasses.replace(result, reports=result.reports[FIGURE_COLUMNS])
+        self._job = (slim, out)
+        if self._process is not None:
+            try:
+                self._conn.send(self._job)
+            except OSError:  # the worker is gone: `wait` draws here
+                self._stop()
+
+    def wait(self) -> list[Path]:
+        """The figures' paths, once drawn."""
+        if self._job is None:
+            raise RuntimeError("FigureWorker.wait before draw")
+        if self._paths is None:
+            drawn = None
+            if self._process is not None:
+                try:
+                    drawn = self._conn.recv()
+                except (EOFError, OSError):  # the worker died
+                    drawn = None
+                self._stop()
+            if not isinstance(drawn, list):
+                drawn = write_plots(self._job[0], self._mainland, self._job[1])
+            self._paths = drawn
+        return self._paths
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self.wait())
+
+    def __enter__(self) -> FigureWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._process is None:
+            return
+        self._conn.close()  # the worker reads end-of-file and exits
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._process = None
+
+
+def _serve(conn: Connection, mainland: gpd.GeoDataFrame) -> None:
+    """The worker: warm matplotlib up, then draw the one run it is sent and send the paths back
+    (None if drawing failed: the parent then draws them itself, and any error shows there)."""
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    ax.set_title("warm-up")
+    fig.savefig(io.BytesIO(), format="png")  # loads the fonts and the PNG writer
+    plt.close(fig)
+    try:
+        result, out = conn.recv()
+    except EOFError:  # the run stopped before its figures
+        return
+    try:
+        drawn: list[Path] | None = write_plots(result, mainland, out)
+    except Exception:
+        drawn = None
+    conn.send(drawn)
+    conn.close()

@@ -12,7 +12,7 @@ from twin.reports.maps import kelurahan_map
 from twin.reports.places import place_name, places_of, short_kota, with_places
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable
     from pathlib import Path
 
     import geopandas as gpd
@@ -97,10 +97,14 @@ def write_run_report(
     summary: dict[str, Any],
     kelurahan: pd.DataFrame,
     mainland: gpd.GeoDataFrame,
-    figures: Sequence[Path],
+    figures: Iterable[Path],
     out: Path,
 ) -> Path:
-    """Write ``out/report.html`` for a run: summary, targets, map, figures, tables."""
+    """Write ``out/report.html`` for a run: summary, targets, map, figures, tables.
+
+    `figures` is iterated once the map is built, so figures still being drawn
+    (`twin.reports.run_plots.FiguresDrawnAside`) are awaited as late as possible.
+    """
     where = places_of(mainland)
     headline = pd.DataFrame({"value": [summary[k] for k in HEADLINE]}, index=list(HEADLINE))
     targets = pd.DataFrame(
