@@ -1,6 +1,4 @@
-import sys
-
-from twin_cli.main import main
+from twin_cli.main import console
 
 if __name__ == "__main__":  # not when a spawned process (the plotting process) imports it
-    sys.exit(main())
+    console()

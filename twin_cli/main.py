@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -41,8 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `twin` console script."""
+def console() -> None:
+    """The `twin` console script (and ``python -m twin_cli``): `main`, then exit."""
+    sys.exit(main(exit_at_once=True))
+
+
+def main(argv: Sequence[str] | None = None, *, exit_at_once: bool = False) -> int:
+    """Run one `twin` command and return its exit code.
+
+    With `exit_at_once`, a command that opts in (``skip_teardown``: `twin run`) ends the process
+    as soon as it is done, streams flushed: a year's run leaves the city and millions of small
+    objects behind, and freeing them one by one at interpreter exit took 0.8 s, a third of the
+    run's time outside its simulation. Its files are closed and its workers stopped by then.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -51,14 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.started_at = datetime.now(UTC)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the provenance records
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
     except TwinError as exc:
         print(f"twin: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("twin: interrupted", file=sys.stderr)
         return 130
+    if exit_at_once and getattr(args, "skip_teardown", False):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -299,7 +299,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     add_parallel_options(run)
     add_data_option(run)
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(func=_cmd_run, skip_teardown=True)
 
 
 def add_bench_commands(bench_cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -393,3 +393,32 @@ def test_cohort_is_the_measured_period(synthetic_city) -> None:  # type: ignore[
     assert (r["closed_h"] > run.days * 24).any()  # some of the cohort closed in the follow-up
     assert result.summary["mean_horizon_h"] == run.follow_up_days * 24
     assert len(result.on_duty) == run.days * 1440
+
+
+def test_console_run_ends_at_once_with_its_output_flushed(
+    synthetic_dir: Path, tmp_path: Path
+) -> None:
+    """`twin run` as a process skips the interpreter's teardown: the exit code, the printed
+    summary (piped, so buffered) and every file must still all be there."""
+    import os
+    import subprocess
+    import sys
+
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text("[run]\ndays = 3\n[demand]\nreports_per_day = 40.0\n")
+    env = {**os.environ, "TWIN_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "twin_cli", "run", str(scenario), "--data", str(synthetic_dir),
+               "--quiet", "--out"]  # fmt: skip
+    done = subprocess.run(
+        [*command, str(tmp_path / "out")], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("PNG plots and report.html")
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["reports"] > 0
+    assert (tmp_path / "out" / "report.html").read_text().rstrip().endswith("</html>")
+    refused = subprocess.run(
+        [*command, str(tmp_path / "out")], capture_output=True, text=True, env=env
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("twin: error:")
+    assert len(refused.stderr.splitlines()) == 1
