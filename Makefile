@@ -35,6 +35,7 @@ test: lint
 bench: $(BIN)/twin
 	$(BIN)/twin bench city
 	$(BIN)/twin bench sim
+	$(BIN)/twin bench run
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache
