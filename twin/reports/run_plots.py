@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import multiprocessing
+import signal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -251,6 +252,7 @@ class FigureWorker:
 def _serve(conn: Connection, mainland: gpd.GeoDataFrame) -> None:
     """The worker: warm matplotlib up, then draw the one run it is sent and send the paths back
     (None if drawing failed: the parent then draws them itself, and any error shows there)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
     plt = pyplot()
     fig, ax = plt.subplots()
     ax.set_title("warm-up")
