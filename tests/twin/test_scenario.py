@@ -67,11 +67,6 @@ ROOT = Path(__file__).resolve().parents[2]
             "field = 'coordination.staff_per_kelurahan'\nvalue = 1",
             "changes[0].date: 2020-03-01 is outside the run",
         ),
-        (
-            "[run]\nstart_date = '2020-01-01'\n[[changes]]\ndate = '2020-01-05'\n"
-            "field = 'crews.dispatch'\nvalue = 1",
-            "changes[0].field: 'crews.dispatch' cannot change within a run",
-        ),
         ("[demand]\nmonthly_profile = [1.0, 2.0]", "demand.monthly_profile must have 12 values"),
     ],
 )
@@ -84,6 +79,104 @@ def test_bad_scenarios_name_the_field(tmp_path: Path, text: str, fragment: str) 
     assert fragment in message
     assert message.startswith(str(path))
     assert "\n" not in message
+
+
+def change(field: str, value: str, date: str = "2020-01-05", before: str = "") -> str:
+    """A scenario file of 31 days from 2020-01-01 with one dated change (after `before`)."""
+    return (
+        f"[run]\nstart_date = '2020-01-01'\ndays = 31\n{before}"
+        f"[[changes]]\ndate = '{date}'\nfield = '{field}'\nvalue = {value}\n"
+    )
+
+
+BAD_CHANGES = [
+    (change("crews.pooling", "'kecamatan'"), "changes[0].field: 'crews.pooling' cannot change"),
+    (
+        change("agencies.dishub.teams_per_kota", "'many'"),
+        "changes[0].value: agencies.dishub.teams_per_kota takes a whole number, got the string 'many'",
+    ),
+    (
+        change("agencies.sda.handover.mean_min", "'slow'"),
+        "changes[0].value: agencies.sda.handover.mean_min takes a number, got the string 'slow'",
+    ),
+    (
+        change("crews.dispatch", "1"),
+        "changes[0].value: crews.dispatch takes a policy name (nearest, least_loaded, fifo, priority), got the number 1",
+    ),
+    (
+        change("crews.dispatch", "'closest'"),
+        "changes[0].value: crews.dispatch: unknown policy 'closest'; choose from nearest, least_loaded",
+    ),
+    (
+        change("agencies.parks.teams_per_kota", "3"),
+        "changes[0].field: unknown agency 'parks' in 'agencies.parks.teams_per_kota'; choose from",
+    ),
+    (change("agencies.dishub.teams_per_kota", "-1"), "changes[0].value must be a non-negative"),
+    (
+        change("agencies.dishub.teams_per_kota", "2.5"),
+        "changes[0].value: agencies.dishub.teams_per_kota takes a whole number, got 2.5",
+    ),
+    (change("crews.dispatch", "'fifo'", date="2020-03-01"), "changes[0].date: 2020-03-01 is outside"),
+    (change("crews.dispatch", "'fifo'", date="2020-01-01"), "changes[0].date: 2020-01-01 is outside"),
+    (change("crews.dispatch", "true"), "changes[0].value: expected a number or a string, got True"),
+    (
+        change("agencies.dishub.teams_per_kota", "0"),
+        "changes[0] (agencies.dishub.teams_per_kota = 0 from 2020-01-05): agencies.dishub.teams_per_kota: no teams, but routing.illegal_parking sends it 0.3",
+    ),
+    (  # nothing routed there any more, but the jobs it got before would wait forever
+        change(
+            "agencies.dishub.teams_per_kota", "0", date="2020-01-10",
+            before="[[changes]]\ndate = '2020-01-05'\nfield = 'coordination.agency_scale'\nvalue = 0\n",
+        ),
+        "changes[1].value: agencies.dishub.teams_per_kota = 0 from 2020-01-10, but routing.illegal_parking sends dishub reports before it",
+    ),
+    (
+        change(
+            "agencies.sda.handover.mean_min", "60",
+            before="[agencies.sda.handover]\ndist = 'fixed'\nmean_min = 0.0\nsd_min = 0.0\n",
+        ),
+        "changes[0].field: agencies.sda.handover.mean_min cannot change: the scenario's mean is 0",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "fragment"), BAD_CHANGES)
+def test_bad_changes_stop_twin_run_with_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, fragment: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert fragment in err, err
+    assert "Traceback" not in err
+
+
+def test_good_changes_load_with_their_types(tmp_path: Path) -> None:
+    no_parking_desk = "[coordination]\nagency_scale = 0.0\n"  # dishub gets nothing at first
+    path = tmp_path / "good.toml"
+    path.write_text(
+        change("agencies.dishub.teams_per_kota", "0", before=no_parking_desk)
+        + "[[changes]]\ndate = '2020-01-06'\nfield = 'crews.dispatch'\nvalue = 'fifo'\n"
+        + "[[changes]]\ndate = '2020-01-07'\nfield = 'agencies.sda.handover.mean_min'\n"
+        + "value = 480\n[[changes]]\ndate = '2020-01-08'\n"
+        + "field = 'agencies.dishub.teams_per_kota'\nvalue = 2\n[[changes]]\n"
+        + "date = '2020-01-09'\nfield = 'coordination.agency_scale'\nvalue = 1.0\n"
+    )
+    s = load_scenario(path)
+    assert [c.value for c in s.changes] == [0.0, "fifo", 480.0, 2.0, 1.0]
+    assert s.schedule("agencies.dishub.teams_per_kota") == [(0, 3.0), (4, 0.0), (7, 2.0)]
+
+
+def test_the_readme_example_of_changes_loads(tmp_path: Path) -> None:
+    readme = (ROOT / "scenarios" / "README.md").read_text()
+    section = readme.split("## `[[changes]]`")[1]
+    example = section.split("```toml\n")[1].split("```")[0]
+    path = tmp_path / "example.toml"
+    path.write_text(f"base = '{ROOT / 'scenarios' / 'jakarta-2016.toml'}'\n{example}")
+    s = load_scenario(path)
+    assert [c.value for c in s.changes] == [1.0, "nearest"]
 
 
 def test_cli_refuses_a_bad_scenario_with_exit_2(

@@ -12,6 +12,9 @@ objects. Scenarios pick one by name (``crews.dispatch``):
 - ``priority``: hazards first (``crews.priority_order``: floods, trees, drainage, roads), then
   first come, first served; idle crews chosen as ``nearest``.
 
+A dated change of ``crews.dispatch`` (`twin.model.changes`) swaps a pool's policy mid-run: the old
+one's `drain` hands over the waiting jobs in their arrival order, and the new one queues them anew.
+
 Queues are deques or heaps, never SimPy's list-backed ``PriorityResource``, whose inserts slow to
 a crawl with a backlog of thousands.
 """
@@ -34,6 +37,7 @@ class Job(Protocol):
 
     index: int
     rank: int
+    ready_min: float
 
 
 class CrewLike(Protocol):
@@ -69,6 +73,13 @@ class DispatchPolicy:
     def choose_crew(self, idle: Sequence[CrewLike], job: Job) -> CrewLike:
         """The idle crew that takes `job` (`idle` is in order of becoming idle)."""
         return idle[0]
+
+    def drain(self) -> list[Job]:
+        """Empty the queue: the waiting jobs in their arrival order (when each last joined it;
+        the queue is in that order already), for another policy to take over."""
+        jobs = list(self._queue)
+        self._queue.clear()
+        return jobs
 
 
 class FifoPolicy(DispatchPolicy):
@@ -139,6 +150,12 @@ class PriorityPolicy(NearestPolicy):
     def pop_for(self, crew: CrewLike) -> Job | None:
         """The most urgent waiting job."""
         return heapq.heappop(self._heap)[2] if self._heap else None
+
+    def drain(self) -> list[Job]:
+        """Empty the queue: the waiting jobs in their arrival order (ties: report order)."""
+        jobs = sorted((job for _, _, job in self._heap), key=lambda j: (j.ready_min, j.index))
+        self._heap.clear()
+        return jobs
 
 
 POLICIES: dict[str, type[DispatchPolicy]] = {

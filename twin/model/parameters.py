@@ -445,13 +445,6 @@ class CityParams:
         )
 
 
-CHANGEABLE = (
-    "demand.reports_per_day",
-    "coordination.staff_per_kelurahan",
-    "coordination.agency_scale",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Change:
     """A dated change inside one run: from `date` on, `field` takes `value`.
@@ -461,14 +454,15 @@ class Change:
     date
         ISO date, inside the run (after its first day).
     field
-        One of `CHANGEABLE`.
+        A changeable field (`twin.model.changes.CHANGEABLE`), e.g. ``crews.dispatch`` or
+        ``agencies.dishub.teams_per_kota``.
     value
-        The new value.
+        The new value: a number, or a policy name for ``crews.dispatch``.
     """
 
     date: str = ""
     field: str = ""
-    value: float = 0.0
+    value: float | str = 0.0
 
 
 @dataclass(frozen=True, slots=True)

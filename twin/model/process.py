@@ -16,6 +16,7 @@ import numpy as np
 import simpy
 
 from twin.model.calendar import WorkingCalendar
+from twin.model.changes import event_changes
 from twin.model.demand import AGENCY, PPSU, UNANSWERED
 from twin.model.staffing import desk_staff
 from twin.model.stages.agencies import Agencies
@@ -185,7 +186,9 @@ class CityTwin:
         t.closed_min[closes] = t.coordinated_min[closes]
         ready = t.coordinated_min.copy()
         agency = outcome == AGENCY
-        ready[agency] += f["handover_min"].to_numpy()[agency]
+        ready[agency] += self.agencies.handover_delays(
+            np.flatnonzero(agency), t.coordinated_min[agency]
+        )
         rows = np.asarray(arrivals)
         rows = rows[(outcome[rows] == PPSU) | (outcome[rows] == AGENCY)].tolist()
         self.feed(ready, rows, self._dispatch)
@@ -197,9 +200,21 @@ class CityTwin:
         else:
             self.agencies.submit(i)
 
+    def _schedule_changes(self) -> None:
+        """Dated changes applied by an event (`twin.model.changes`): at 00:00 of each date the
+        stage that owns the field (``ppsu``, ``agencies``) takes the new value. Scheduled first,
+        so a change is in force before anything else happens at that minute."""
+        stages: dict[str, PpsuCrews | Agencies] = {"ppsu": self.ppsu, "agencies": self.agencies}
+        for minute, spec, name, value in event_changes(self.scenario):
+            apply = stages[spec.applied_by].change
+            self.env.timeout(minute - self.env.now).callbacks.append(
+                lambda _, apply=apply, name=name, value=value: apply(name, value)
+            )
+
     def run(self, *, until_min: float, progress: Callable[[float], object] | None = None) -> None:
         """Run the model until `until_min` (minutes), reporting progress each simulated day."""
         env = self.env
+        self._schedule_changes()
         seen = self._outcome != UNANSWERED  # the residual lever: never seen
         warm = self.warm
         if warm is not None:

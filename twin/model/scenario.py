@@ -10,7 +10,6 @@ changes, and may name a ``base`` file it extends.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import itertools
 import json
 import tomllib
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from twin.errors import ScenarioError
+from twin.model.changes import check_changes, schedule
 from twin.model.costs import CostParams
 from twin.model.parameters import (
-    CHANGEABLE,
     DEFAULT_AGENCIES,
     DEFAULT_ROUTING,
     DESK_DISCIPLINES,
@@ -84,16 +83,9 @@ class Scenario:
         validate(self)
 
     def schedule(self, name: str) -> list[tuple[int, float]]:
-        """``(day, value)`` of field `name` from day 0 on, one entry per change (day 0 first)."""
-        group, attr = name.split(".")
-        steps = [(0, float(getattr(getattr(self, group), attr)))]
-        start = dt.date.fromisoformat(self.run.start_date)
-        steps.extend(
-            ((dt.date.fromisoformat(c.date) - start).days, c.value)
-            for c in sorted(self.changes, key=lambda c: c.date)
-            if c.field == name
-        )
-        return steps
+        """``(day, value)`` of numeric field `name` from day 0 on, one entry per change (day 0
+        first); `twin.model.changes.schedule` gives any field's."""
+        return [(day, float(value)) for day, value in schedule(self, name)]
 
 
 def validate(s: Scenario) -> None:
@@ -213,7 +205,7 @@ def validate(s: Scenario) -> None:
     for name in ("coordination_mean_h", "resolution_mean_h", "benchmark_resolution_h"):
         check_non_negative(f"targets.{name}", getattr(s.targets, name))
     _validate_routing(s)
-    _validate_changes(s)
+    check_changes(s)
     s.city.speed_settings()  # raises ScenarioError naming a bad speed
 
 
@@ -254,38 +246,7 @@ def _validate_agencies(s: Scenario) -> None:
         a.second_visit_wait.validate(f"{where}.second_visit_wait")
 
 
-def _validate_changes(s: Scenario) -> None:
-    start = dt.date.fromisoformat(s.run.start_date)
-    last = start + dt.timedelta(days=s.run.days - 1)
-    for i, change in enumerate(s.changes):
-        where = f"changes[{i}]"
-        try:
-            day = dt.date.fromisoformat(change.date)
-        except ValueError:
-            raise ScenarioError(f"{where}.date: not an ISO date, got {change.date!r}") from None
-        if not start < day <= last:
-            raise ScenarioError(
-                f"{where}.date: {change.date} is outside the run (after {start} up to {last})"
-            )
-        if change.field not in CHANGEABLE:
-            raise ScenarioError(
-                f"{where}.field: {change.field!r} cannot change within a run; choose from {', '.join(CHANGEABLE)}"
-            )
-        check_non_negative(f"{where}.value", change.value)
-        if change.field == "coordination.staff_per_kelurahan" and change.value != int(change.value):
-            raise ScenarioError(f"{where}.value: staff must be a whole number, got {change.value}")
-        if change.field == "coordination.agency_scale":
-            _validate_routing(
-                dataclasses.replace(
-                    s,
-                    coordination=dataclasses.replace(s.coordination, agency_scale=change.value),
-                    changes=(),
-                ),
-                scale_field=f"{where}.value",
-            )
-
-
-def _validate_routing(s: Scenario, scale_field: str = "coordination.agency_scale") -> None:
+def _validate_routing(s: Scenario) -> None:
     scale = s.coordination.agency_scale
     for category in s.demand.categories:
         if category not in s.routing:
@@ -308,7 +269,7 @@ def _validate_routing(s: Scenario, scale_field: str = "coordination.agency_scale
         to_agencies = sum(v for d, v in route.items() if d != "ppsu")
         if scale * to_agencies > 1 + 1e-9:
             raise ScenarioError(
-                f"{scale_field}: {scale:g} x {where}'s agency shares ({to_agencies:g}) exceeds 1"
+                f"coordination.agency_scale: {scale:g} x {where}'s agency shares ({to_agencies:g}) exceeds 1"
             )
         if category not in s.demand.categories or s.demand.categories[category] == 0:
             continue
@@ -320,6 +281,9 @@ def _validate_routing(s: Scenario, scale_field: str = "coordination.agency_scale
 
 
 # --- strict TOML -> dataclass mapping ---------------------------------------------------------
+
+
+_KIND = {float: "a number", int: "a whole number", str: "a string", bool: "true or false"}
 
 
 def _convert(value: Any, hint: Any, where: str) -> Any:
@@ -355,8 +319,14 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
             raise ScenarioError(f"{where}: expected a list, got {value!r}")
         item = args[0]
         return tuple(_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin in (typing.Union, types.UnionType):  # pragma: no cover - no optional fields yet
-        return value
+    if origin in (typing.Union, types.UnionType):  # the first type the value converts to
+        for arg in args:
+            try:
+                return _convert(value, arg, where)
+            except ScenarioError:
+                continue
+        kinds = " or ".join(_KIND.get(arg, str(arg)) for arg in args)
+        raise ScenarioError(f"{where}: expected {kinds}, got {value!r}")
     raise ScenarioError(f"{where}: unsupported type {hint}")  # pragma: no cover
 
 

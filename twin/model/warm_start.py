@@ -41,6 +41,7 @@ from scipy import special
 
 from twin.entities import STATUSES
 from twin.errors import ScenarioError
+from twin.model.changes import with_changes
 from twin.model.demand import (
     AGENCY,
     DUPLICATE,
@@ -201,8 +202,9 @@ def on_calendar(scenario: Scenario, start_date: str, days: int) -> Scenario:
     """`scenario` run for `days` from `start_date`, its dated inputs kept on their dates.
 
     Flood days (day numbers of the scenario's own run) that fall in the new run keep their date;
-    dated changes up to the start are in force from it (folded into the base values, in date
-    order), later ones inside the run stay, and the rest are dropped.
+    dated changes up to the start are in force from it (folded into the base values in date
+    order, whatever the field: `twin.model.changes.with_changes`), later ones inside the run
+    stay, and the rest are dropped.
     """
     import dataclasses
 
@@ -214,26 +216,19 @@ def on_calendar(scenario: Scenario, start_date: str, days: int) -> Scenario:
         for d in scenario.demand.flood.days
         if first <= own + dt.timedelta(days=d) <= last
     )
-    groups = {
-        name: getattr(scenario, name) for name in {c.field.split(".")[0] for c in scenario.changes}
-    }
-    kept = []
-    for change in sorted(scenario.changes, key=lambda c: c.date):
-        day = dt.date.fromisoformat(change.date)
-        if day <= first:
-            group, attr = change.field.split(".")
-            value = type(getattr(groups[group], attr))(change.value)
-            groups[group] = dataclasses.replace(groups[group], **{attr: value})
-        elif day <= last:
-            kept.append(change)
+    changes = sorted(scenario.changes, key=lambda c: c.date)
+    folded = with_changes(
+        dataclasses.replace(scenario, changes=()),
+        [c for c in changes if dt.date.fromisoformat(c.date) <= first],
+    )
+    kept = tuple(c for c in changes if first < dt.date.fromisoformat(c.date) <= last)
     run = dataclasses.replace(
         scenario.run, start_date=start_date, days=days, warm_up_days=0, follow_up_days=0
     )
     demand = dataclasses.replace(
-        groups.pop("demand", scenario.demand),
-        flood=dataclasses.replace(scenario.demand.flood, days=flood),
+        folded.demand, flood=dataclasses.replace(scenario.demand.flood, days=flood)
     )
-    return dataclasses.replace(scenario, **groups, run=run, demand=demand, changes=tuple(kept))
+    return dataclasses.replace(folded, run=run, demand=demand, changes=kept)
 
 
 def live_state(

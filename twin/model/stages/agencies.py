@@ -9,6 +9,12 @@ and returns to the queue after its wait; the report closes when the last visit's
 
 The base of each kota is the kelurahan office nearest the mean position of the kota's kelurahan
 offices: a documented stand-in for the Suku Dinas office, whose addresses are not in the data.
+
+Dated changes (`twin.model.changes`): ``agencies.<name>.teams_per_kota`` resizes every kota's pool of
+the agency at 00:00 of its date (`change`; new teams start at the kota base, leaving teams finish
+the job in hand); ``agencies.<name>.handover.mean_min`` rescales the hand-over of the agency's
+reports coordinated from its date (`handover_delays`): each report's draw at the scenario's mean
+times the mean in force over the scenario's, so a run without the change keeps its draws.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from twin.model.calendar import WorkingCalendar
+from twin.model.changes import agency_of, schedule
 from twin.model.demand import AGENCY
 from twin.model.dispatch import FifoPolicy
 from twin.model.stages.teams import Crew, FieldTeams, Job, Place, Pool
@@ -83,6 +90,8 @@ class Agencies:
         kota_of, bases = kota_bases(city)
         run = scenario.run
         self.teams: list[FieldTeams] = []
+        self._pools: list[list[Pool]] = []
+        self._bases = bases
         for a in scenario.agencies.values():
             calendar = WorkingCalendar(
                 run.start_date, run.days, a.open_h, a.close_h, a.working_days,
@@ -99,10 +108,24 @@ class Agencies:
                     teams.add_crew(pools[k], -1, 0, base)
             teams.close_roster(pools)
             self.teams.append(teams)
+            self._pools.append(pools)
         f = reports.frame
         self._agency = f["agency"].to_numpy()
         self._handover = f["handover_min"].tolist()
         self._jobs = self._make_jobs(city, reports)
+        self._roster = [  # (day, teams per kota) of each agency from day 0 on
+            [(day, int(v)) for day, v in schedule(scenario, f"agencies.{name}.teams_per_kota")]
+            for name in self.names
+        ]
+        # per agency with dated hand-over changes: (minute, factor) from the clock's start on
+        self._factors: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+        for j, (name, a) in enumerate(scenario.agencies.items()):
+            steps = schedule(scenario, f"agencies.{name}.handover.mean_min")
+            if len(steps) > 1:
+                self._factors[j] = (
+                    np.array([day * 1440.0 for day, _ in steps]),
+                    np.array([float(v) / a.handover.mean_min for _, v in steps]),
+                )
 
     def _make_jobs(self, city: City, reports: Reports) -> dict[int, Job]:
         f = reports.frame
@@ -131,11 +154,40 @@ class Agencies:
         """Every agency team."""
         return [c for t in self.teams for c in t.crews]
 
+    def handover_delays(
+        self, rows: NDArray[np.int64], coordinated_min: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """The hand-over of reports `rows` coordinated at `coordinated_min`, minutes: each draw
+        times the factor of the agency's mean in force then (1 without dated changes)."""
+        delay = np.asarray(self._handover)[rows]
+        agency = self._agency[rows]
+        for j, (at, factor) in self._factors.items():
+            pick = agency == j
+            step = np.searchsorted(at, coordinated_min[pick], side="right") - 1
+            delay[pick] = delay[pick] * factor[np.maximum(step, 0)]
+        return delay
+
     def hand_over(self, i: int) -> None:
         """Report `i` is handed to its agency: its job joins the queue after the hand-over delay."""
         job = self._jobs[i]
-        teams = self.teams[self._agency[i]]
-        self.env.timeout(self._handover[i]).callbacks.append(lambda _: teams.submit(job))
+        j = self._agency[i]
+        teams = self.teams[j]
+        delay = self._handover[i]
+        if j in self._factors:
+            at, factor = self._factors[j]
+            delay *= float(factor[np.searchsorted(at, self.env.now, side="right") - 1])
+        self.env.timeout(delay).callbacks.append(lambda _: teams.submit(job))
+
+    def change(self, field: str, value: float | str) -> None:
+        """A dated change (`twin.model.changes`): ``agencies.<name>.teams_per_kota`` takes
+        `value` in every kota."""
+        if not field.endswith(".teams_per_kota"):  # pragma: no cover - the registry routes
+            raise ValueError(f"agencies cannot change {field} by an event")
+        j = self.names.index(agency_of(field))
+        teams, pools = self.teams[j], self._pools[j]
+        for pool, base in zip(pools, self._bases, strict=True):
+            teams.resize(pool, int(value), -1, base)
+        teams.close_roster(pools)
 
     def submit(self, i: int) -> None:
         """Report `i`'s job joins its agency's queue now (the hand-over is over)."""
@@ -170,10 +222,20 @@ class Agencies:
             )
             start_h, end_h = teams.shifts[0]
             days = range(int(start_min // 1440), int(np.ceil(end_min / 1440)))
-            on = sum(
-                (end_h - start_h) * 60.0
+            roster = self._roster[self.names.index(name)]
+            on = sum(  # team-minutes on duty: the day's hours x the teams in force that day
+                (end_h - start_h) * 60.0 * len(self._bases) * _in_force(roster, day)
                 for day in days
                 if teams.works_on is None or teams.works_on(day)
             )
-            out[name] = busy / (on * len(teams.crews)) if on and teams.crews else float("nan")
+            out[name] = busy / on if on else float("nan")
         return out
+
+
+def _in_force(steps: list[tuple[int, int]], day: int) -> int:
+    """The value of a ``(day, value)`` schedule on `day`."""
+    value = steps[0][1]
+    for first, v in steps:
+        if first <= day:
+            value = v
+    return value

@@ -5,6 +5,9 @@ evenly over the shifts, waiting at the kelurahan office (the depot). A job (a re
 its kelurahan's pool, or its kecamatan's when pooled; the crew uploads a photo when done and the
 desk verifies it, now and then sending the job back for another visit (rework). A job that needs a
 second day (material to fetch, too big for one shift) returns to the queue after its wait.
+
+A dated change of ``crews.dispatch`` (`change`) gives every pool the new policy at 00:00 of its date;
+the jobs waiting then move to the new policy's queue in their arrival order.
 """
 
 from __future__ import annotations
@@ -93,7 +96,19 @@ class PpsuCrews:
             )
             for i in range(int(per_kel[k])):
                 teams.add_crew(pool, k, i % n_shifts, depot)
-        teams.close_roster(list(pools.values()))
+        self.pools = list(pools.values())
+        teams.close_roster(self.pools)
+
+    def change(self, field: str, value: float | str) -> None:
+        """A dated change (`twin.model.changes`): ``crews.dispatch`` takes policy `value`."""
+        if field != "crews.dispatch":  # pragma: no cover - the registry routes only this here
+            raise ValueError(f"PPSU crews cannot change {field}")
+        policy_cls = POLICIES[str(value)]
+        for pool in self.pools:
+            waiting = pool.policy.drain()
+            pool.policy = policy_cls(self.teams.rider.ride_s)  # type: ignore[arg-type]
+            for job in waiting:
+                pool.policy.push(job)
 
     def jobs(self, city: City, reports: Reports, scenario: Scenario) -> list[Job]:
         """A job for every report dispatched to PPSU, in report order."""

@@ -9,6 +9,9 @@ which keeps a simulated year of 300,000 jobs within seconds. Shifts are SimPy pr
 A shift's end is handled explicitly as overtime: a team busy when its shift ends finishes the job
 in hand (the overtime is logged as busy time), then rides home and takes nothing more; work still
 waiting stays in the pool's queue for the next shift.
+
+A pool can be resized mid-run (`resize`, a dated change of an agency's teams): new teams start at
+the depot, leaving ones are marked retired and finish the job in hand, then ride home for good.
 """
 
 from __future__ import annotations
@@ -145,6 +148,9 @@ class Crew:
         Its depot or base.
     returning, return_start_min, home_at_min
         A ride home under way: when it began and when it ends.
+    retired
+        Left its pool (a dated cut of the teams): it finishes the job in hand, then rides home
+        and takes nothing more.
     """
 
     crew_id: int
@@ -166,6 +172,7 @@ class Crew:
     idle: bool = False
     jobs_done: int = 0
     busy_min: float = 0.0
+    retired: bool = False
 
     @property
     def position(self) -> tuple[int, float, float]:
@@ -239,6 +246,7 @@ class FieldTeams:
             pool=pool,
             depot=depot,
         )
+        crew.on_done = lambda _, crew=crew: self._job_done(crew)
         pool.crews.append(crew)
         self.crews.append(crew)
         return crew
@@ -249,6 +257,29 @@ class FieldTeams:
             [(p, [c for c in p.crews if c.shift == sh]) for p in pools if p.crews]
             for sh in range(len(self.shifts))
         ]
+
+    def resize(self, pool: Pool, n: int, home: int, depot: Place) -> None:
+        """`pool` has `n` teams from now (a dated change; call `close_roster` after).
+
+        New teams start at `depot`, spread over the shifts like the first ones; a team of a shift
+        on duty takes a waiting job at once. Teams leave idle ones first (at the depot or riding
+        home), then those off duty, then busy ones, which finish the job in hand (newest first
+        among equals).
+        """
+        active = pool.crews
+        if n < len(active):
+            leaving = sorted(active, key=lambda c: (c.job is not None, not c.idle, -c.crew_id))
+            for crew in leaving[: len(active) - n]:
+                crew.retired = True
+                if crew.idle:
+                    pool.idle.remove(crew)
+                    crew.idle = False
+                active.remove(crew)
+            return
+        for i in range(len(active), n):
+            crew = self.add_crew(pool, home, i % len(self.shifts), depot)
+            if self._on_duty[crew.shift]:
+                self._next_or_idle(crew)
 
     # --- jobs ----------------------------------------------------------------------------------
 
@@ -326,7 +357,7 @@ class FieldTeams:
         self.timeline.visits[i] = job.visits
         self.finished(crew, job)
         crew.job = None
-        if self._on_duty[crew.shift]:
+        if self._on_duty[crew.shift] and not crew.retired:
             self._next_or_idle(crew)
             if crew.job is not None:
                 return
@@ -409,9 +440,7 @@ class FieldTeams:
                     pool.idle = staying
 
     def start(self, days: int) -> None:
-        """Wire each team's busy-spell callback and start the shift processes."""
-        for crew in self.crews:
-            crew.on_done = lambda _, crew=crew: self._job_done(crew)
+        """Start the shift processes."""
         for shift in range(len(self.shifts)):
             self.env.process(self.run_shifts(shift, days))
 
