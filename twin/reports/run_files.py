@@ -118,7 +118,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     )
     for name, t in summary["targets"].items():
         lines.append(
-            f"  target {name:<21} {'MET' if t['met'] else 'missed'} ({t['kpi']} {t['value']:.2f} <= {t['target_max']:g})"
+            f"  target {name:<21} {'MET' if t['met'] else 'missed'} ({t['kpi']} {t['value']:.2f}, target at most {t['target_max']:g})"
         )
     if "decomposition" in summary:
         lines.append(format_decomposition(summary["decomposition"]))
