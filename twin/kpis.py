@@ -124,6 +124,10 @@ def _grouped_km(
 ) -> dict[str, NDArray[np.float64]]:
     """Kaplan-Meier restricted mean (to each group's `horizon`) and percentiles, every group at
     once: the same product-limit estimator as `lifelines`, in one sorted pass."""
+    if len(key) == 0:  # no report at all: every figure is undefined
+        return {"mean": np.full(groups, np.nan)} | {
+            f"p{q}": np.full(groups, np.nan) for q in PERCENTILES
+        }
     # one row per (group, distinct time): events there and everyone leaving the risk set there
     order = np.lexsort((duration, key))
     g_all, t_all = key[order], duration[order]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -54,6 +55,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else scenario.run.seed
     if days < 1:
         raise ScenarioError(f"--days must be >= 1, got {days}")
+    try:  # the run's checks (length, seed, demand that fits in memory) before any folder is made
+        dataclasses.replace(scenario, run=dataclasses.replace(scenario.run, days=days, seed=seed))
+    except ScenarioError as exc:
+        raise ScenarioError(f"{exc} (with --days {days} --seed {seed})") from None
     default = output_root() / slug(f"{scenario.name}-seed{seed}-{days}d")
     out = claim_output_dir(Path(args.out) if args.out else default, overwrite=args.overwrite)
     _simulate_and_write(args, scenario, out, seed=seed, days=days, replication=0)

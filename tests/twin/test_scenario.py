@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("[coordination]\nagency_scale = -1.5", "coordination.agency_scale must be a non-negative"),
         ("[crews]\nshifts = [[20.0, 8.0]]", "crews.shifts[0]"),
         ("[demand.flood]\ndays = [400]", "demand.flood.days: day 400 is outside the run"),
-        ("[city.speeds_kph]\nprimary = 0", "city.speeds_kph.primary must be a positive number"),
+        ("[city.speeds_kph]\nprimary = 0", "city.speeds_kph.primary must be a positive speed"),
         ("[coordination]\nenabled = 'yes'", "coordination.enabled: expected true or false"),
         ("this is = not toml =", "not valid TOML"),
         ("[routing.trees]\nppsu = 0.5\ndistamhut = 0.4", "routing.trees: shares sum to 0.9, not 1"),

@@ -84,15 +84,15 @@ class SpeedSettings:
             _check_positive(f"city.speeds_kph.{name}", kph)
         for name in ("default_speed_kph", "access_speed_kph", "boat_speed_kph"):
             _check_positive(f"city.{name}", getattr(self, name))
-        if self.detour_factor < 1.0:
-            msg = f"city.detour_factor must be >= 1, got {self.detour_factor}"
+        if not 1.0 <= self.detour_factor <= 10.0:  # also refuses NaN
+            msg = f"city.detour_factor must be between 1 and 10, got {self.detour_factor}"
             raise ScenarioError(msg)
         if len(self.congestion_by_hour) != 24:
             msg = f"city.congestion_by_hour must have 24 values, got {len(self.congestion_by_hour)}"
             raise ScenarioError(msg)
         for hour, factor in enumerate(self.congestion_by_hour):
-            if not factor >= 1.0:
-                msg = f"city.congestion_by_hour[{hour}] must be >= 1 (a slow-down), got {factor}"
+            if not 1.0 <= factor <= 100.0:
+                msg = f"city.congestion_by_hour[{hour}] must be between 1 and 100 (a slow-down), got {factor}"
                 raise ScenarioError(msg)
 
     def speed_kph(self, highway: str) -> float:
@@ -110,6 +110,6 @@ class SpeedSettings:
 
 
 def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and value > 0):
-        msg = f"{name} must be a positive number (km/h), got {value!r}"
+    if not (isinstance(value, int | float) and 0 < value <= 1000):  # also refuses NaN and inf
+        msg = f"{name} must be a positive speed up to 1000 km/h, got {value!r}"
         raise ScenarioError(msg)

@@ -92,8 +92,11 @@ class Distribution:
             raise ScenarioError(
                 f"{where}.dist: unknown distribution {self.dist!r}; choose from {', '.join(DISTRIBUTIONS)}"
             )
-        check_non_negative(f"{where}.mean_min", self.mean_min)
-        check_non_negative(f"{where}.sd_min", self.sd_min)
+        for field_name in ("mean_min", "sd_min"):
+            check_non_negative(f"{where}.{field_name}", getattr(self, field_name))
+            check_at_most(
+                f"{where}.{field_name}", getattr(self, field_name), MAX_MINUTES, " (a year)"
+            )
         if self.dist == "lognormal" and self.mean_min == 0 and self.sd_min > 0:
             raise ScenarioError(f"{where}: a lognormal with mean 0 cannot have sd > 0")
 
@@ -492,6 +495,24 @@ class RunParams:
     seed: int = 42
     start_date: str = "2016-12-01"
     only_kelurahan: tuple[str, ...] = ()
+
+
+# Bounds beyond any plausible Jakarta: they stop absurd input with one line before it overflows a
+# draw or exhausts memory (a simulated year at 1,000 reports a day peaks at 1.3 GB).
+MAX_RUN_DAYS = 3660  # ten years, for the run and for each of warm-up and follow-up
+MAX_REPORTS_PER_RUN = 5_000_000  # expected reports of a run (about 15 GB at the peak)
+MAX_STAFF = 1000  # per kelurahan (desk staff, PPSU crews) or per kota (an agency's teams)
+MAX_MINUTES = 525_600.0  # a year: the longest mean or sd of any duration
+MAX_FACTOR = (
+    100.0  # demand multipliers (flood day, holiday), and the daily coefficient of variation
+)
+FIRST_YEAR, LAST_YEAR = 1990, 2100  # the calendar (public holidays) a run may fall in
+
+
+def check_at_most(name: str, value: float, limit: float, unit: str = "") -> None:
+    """Refuse a value above `limit` (or NaN) with one line naming the field."""
+    if not value <= limit:
+        raise ScenarioError(f"{name} must be at most {limit:,g}{unit}, got {value!r}")
 
 
 def check_non_negative(name: str, value: float) -> None:

@@ -173,7 +173,7 @@ class CityTwin:
         if self.scenario.coordination.enabled:
             t.picked_min, t.coordinated_min, self.desks.abandoned = fifo_desks(
                 self.calendar, self.staff, received, f["handling_min"].to_numpy(),
-                f["patience_min"].to_numpy(), f["kelurahan"].to_numpy(), np.asarray(arrivals),
+                f["patience_min"].to_numpy(), f["kelurahan"].to_numpy(), np.asarray(arrivals, dtype=np.int64),
                 until_min, self.staff_changes, self.env.now,
             )  # fmt: skip
         else:
@@ -189,7 +189,7 @@ class CityTwin:
         ready[agency] += self.agencies.handover_delays(
             np.flatnonzero(agency), t.coordinated_min[agency]
         )
-        rows = np.asarray(arrivals)
+        rows = np.asarray(arrivals, dtype=np.int64)
         rows = rows[(outcome[rows] == PPSU) | (outcome[rows] == AGENCY)].tolist()
         self.feed(ready, rows, self._dispatch)
 

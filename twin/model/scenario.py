@@ -10,6 +10,7 @@ changes, and may name a ``base`` file it extends.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
 import json
 import tomllib
@@ -27,6 +28,12 @@ from twin.model.parameters import (
     DEFAULT_ROUTING,
     DESK_DISCIPLINES,
     DISPATCH_POLICIES,
+    FIRST_YEAR,
+    LAST_YEAR,
+    MAX_FACTOR,
+    MAX_REPORTS_PER_RUN,
+    MAX_RUN_DAYS,
+    MAX_STAFF,
     POOLING,
     STAFFING_RULES,
     AgencyParams,
@@ -37,6 +44,7 @@ from twin.model.parameters import (
     DemandParams,
     RunParams,
     TargetParams,
+    check_at_most,
     check_non_negative,
     check_share,
 )
@@ -91,12 +99,9 @@ class Scenario:
 def validate(s: Scenario) -> None:
     """Check the cross-field rules that types alone do not catch."""
     d, c, k = s.demand, s.coordination, s.crews
-    if s.run.days < 1:
-        raise ScenarioError(f"run.days must be >= 1, got {s.run.days}")
-    for name in ("warm_up_days", "follow_up_days"):
-        if getattr(s.run, name) < 0:
-            raise ScenarioError(f"run.{name} must be >= 0, got {getattr(s.run, name)}")
+    _validate_run(s.run)
     check_non_negative("demand.reports_per_day", d.reports_per_day)
+    _check_volume(s)
     for name, n, values in (
         ("hourly_profile", 24, d.hourly_profile),
         ("weekly_profile", 7, d.weekly_profile),
@@ -134,6 +139,9 @@ def validate(s: Scenario) -> None:
         raise ScenarioError("demand.monthly_profile must not be all zero")
     check_non_negative("demand.daily_cv", d.daily_cv)
     check_non_negative("demand.holiday_factor", d.holiday_factor)
+    for name, value in (("daily_cv", d.daily_cv), ("holiday_factor", d.holiday_factor),
+                        ("flood.multiplier", d.flood.multiplier)):  # fmt: skip
+        check_at_most(f"demand.{name}", value, MAX_FACTOR)
     if d.flood.multiplier < 1:
         raise ScenarioError(f"demand.flood.multiplier must be >= 1, got {d.flood.multiplier}")
     check_share("demand.flood.flood_share", d.flood.flood_share)
@@ -150,6 +158,8 @@ def validate(s: Scenario) -> None:
         raise ScenarioError(
             f"coordination.staff_per_kelurahan must be >= 0, got {c.staff_per_kelurahan}"
         )
+    check_at_most("coordination.staff_per_kelurahan", c.staff_per_kelurahan, MAX_STAFF)
+    check_at_most("crews.per_kelurahan", k.per_kelurahan, MAX_STAFF)
     for i, day in enumerate(c.working_days):
         if not 0 <= day <= 6:
             raise ScenarioError(
@@ -209,6 +219,47 @@ def validate(s: Scenario) -> None:
     s.city.speed_settings()  # raises ScenarioError naming a bad speed
 
 
+def _validate_run(run: RunParams) -> None:
+    """Run length within ten years, a seed numpy accepts, a start date in the calendar."""
+    if run.days < 1:
+        raise ScenarioError(f"run.days must be >= 1, got {run.days}")
+    for name in ("warm_up_days", "follow_up_days"):
+        if getattr(run, name) < 0:
+            raise ScenarioError(f"run.{name} must be >= 0, got {getattr(run, name)}")
+    for name in ("days", "warm_up_days", "follow_up_days"):
+        check_at_most(f"run.{name}", getattr(run, name), MAX_RUN_DAYS, " days")
+    if run.seed < 0:
+        raise ScenarioError(f"run.seed must be a whole number >= 0, got {run.seed}")
+    try:
+        start = dt.date.fromisoformat(run.start_date)
+    except (TypeError, ValueError):
+        raise ScenarioError(
+            f"run.start_date: not a date like 2016-12-01, got {run.start_date!r}"
+        ) from None
+    first = start - dt.timedelta(days=run.warm_up_days)
+    last = start + dt.timedelta(days=run.days + run.follow_up_days)
+    if first.year < FIRST_YEAR or last.year > LAST_YEAR:
+        raise ScenarioError(
+            f"run.start_date: the run ({first} to {last} with warm-up and follow-up) must fall "
+            f"within {FIRST_YEAR}-{LAST_YEAR}, got start {run.start_date}"
+        )
+
+
+def _check_volume(s: Scenario) -> None:
+    """Refuse a demand whose reports would not fit in memory, before any is drawn."""
+    d, run = s.demand, s.run
+    days = run.warm_up_days + run.days + run.follow_up_days
+    monthly = d.monthly_profile
+    peak = max(monthly) / (sum(monthly) / len(monthly)) if sum(monthly) > 0 else 1.0
+    expected = d.reports_per_day * days * peak
+    if not expected <= MAX_REPORTS_PER_RUN:
+        raise ScenarioError(
+            f"demand.reports_per_day: {d.reports_per_day:,g} a day over {days:,} simulated days is "
+            f"about {expected:,.0f} reports, more than the {MAX_REPORTS_PER_RUN:,} a run holds in "
+            "memory; lower the demand or shorten the run"
+        )
+
+
 def _hours(where: str, open_h: float, close_h: float, days: tuple[int, ...]) -> None:
     if not 0 <= open_h < close_h <= 24:
         raise ScenarioError(
@@ -240,6 +291,7 @@ def _validate_agencies(s: Scenario) -> None:
             raise ScenarioError(f"{where}: 'ppsu' is not an agency name (it is the PPSU route)")
         if a.teams_per_kota < 0:
             raise ScenarioError(f"{where}.teams_per_kota must be >= 0, got {a.teams_per_kota}")
+        check_at_most(f"{where}.teams_per_kota", a.teams_per_kota, MAX_STAFF)
         _hours(where, a.open_h, a.close_h, a.working_days)
         a.handover.validate(f"{where}.handover")
         check_share(f"{where}.second_visit_share", a.second_visit_share)

@@ -105,6 +105,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"dispatch {summary['dispatch']}, pooling {summary['pooling']})",
         "  times: Kaplan-Meier, reports still open at the follow-up's end count (censored)",
     ]
+    if not summary["reports"]:  # nothing arrived: no time, share or target to show
+        lines.append("  no report was received in the measured period: no KPI, no target judged")
+        return "\n".join(lines)
     lines += [f"  {k:<34} {v}" for k, v in rows]
     never = summary.get("never_picked_up", {})
     if never:
