@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from twin.errors import TwinError
+from twin.reports.folders import settle_output_dirs
 from twin_cli import experiments, live, loadtest, service, simulation
 
 if TYPE_CHECKING:
@@ -62,14 +63,18 @@ def main(argv: Sequence[str] | None = None, *, exit_at_once: bool = False) -> in
     )
     args.started_at = datetime.now(UTC)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the provenance records
+    succeeded = False
     try:
         code = int(args.func(args))
+        succeeded = True
     except TwinError as exc:
         print(f"twin: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("twin: interrupted", file=sys.stderr)
         return 130
+    finally:  # a failed command leaves no partial folder and loses no earlier result
+        settle_output_dirs(succeeded=succeeded)
     if exit_at_once and getattr(args, "skip_teardown", False):
         sys.stdout.flush()
         sys.stderr.flush()

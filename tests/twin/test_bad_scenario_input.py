@@ -56,7 +56,6 @@ def staff_table(tmp_path: Path, first: str) -> Path:
     return table
 
 
-@DEFECT
 @pytest.mark.parametrize("date", ["yesterday", "2016-02-30", "", "2016-12-01T10:00"])
 def test_a_start_date_that_is_not_a_date_is_refused(date: str) -> None:
     from twin.model.scenario import scenario_from_dict
@@ -65,7 +64,6 @@ def test_a_start_date_that_is_not_a_date_is_refused(date: str) -> None:
         scenario_from_dict({"run": {"start_date": date}})
 
 
-@DEFECT
 def test_a_run_past_the_calendar_is_refused() -> None:
     from twin.model.scenario import scenario_from_dict
 
@@ -73,25 +71,21 @@ def test_a_run_past_the_calendar_is_refused() -> None:
         scenario_from_dict({"run": {"days": 1_000_000_000}})
 
 
-@DEFECT
 def test_a_negative_seed_in_the_file_is_refused(run_twin) -> None:  # type: ignore[no-untyped-def]
     refused(run_twin(SHORT + "seed = -5\n"), "run.seed")
 
 
-@DEFECT
 def test_a_negative_seed_option_is_refused(run_twin) -> None:  # type: ignore[no-untyped-def]
     refused(run_twin(SHORT, "--seed", "-1"), "--seed")
 
 
-@DEFECT
 @pytest.mark.parametrize("volume", ["0.0", "1e-9"])
 def test_zero_demand_runs_or_is_refused_but_never_crashes(run_twin, volume: str) -> None:  # type: ignore[no-untyped-def]
     code, err, _ = run_twin(SHORT + f"[demand]\nreports_per_day = {volume}\n")
     assert "Traceback" not in err
-    assert code in (0, 2), err
+    assert code == 0, err  # an empty cohort: no KPI, no target judged
 
 
-@DEFECT
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -110,7 +104,6 @@ def test_absurd_numbers_are_refused(run_twin, body: str, field: str) -> None:  #
     refused(run_twin(SHORT + body), field)
 
 
-@DEFECT
 @pytest.mark.parametrize("value", ["inf", "100000000000000000000"])
 @pytest.mark.parametrize("group", ["coordination", "crews"])
 def test_a_staff_table_count_that_is_not_a_count_is_refused(
@@ -120,12 +113,11 @@ def test_a_staff_table_count_that_is_not_a_count_is_refused(
     refused(run_twin(SHORT + f"[{group}]\nstaff_table = '{table}'\n"), f"{group}.staff_table")
 
 
-@DEFECT
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ('field = "coordination.staff_per_kelurahan"\nvalue = 1e300', "changes[0].value"),
-        ('field = "coordination.staff_per_kelurahan"\nvalue = 1e19', "changes[0].value"),
+        ('field = "coordination.staff_per_kelurahan"\nvalue = 1e300', "changes[0]"),
+        ('field = "coordination.staff_per_kelurahan"\nvalue = 1e19', "changes[0]"),
         ('field = "demand.reports_per_day"', "changes[0].value"),  # no value: silently 0
     ],
 )
@@ -133,13 +125,11 @@ def test_a_bad_dated_change_is_refused(run_twin, change: str, field: str) -> Non
     refused(run_twin(SHORT + f'[[changes]]\ndate = "2016-12-02"\n{change}\n'), field)
 
 
-@DEFECT
 def test_a_refused_run_leaves_no_folder(run_twin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     table = staff_table(tmp_path, "-1")
     refused(run_twin(SHORT + f"[crews]\nstaff_table = '{table}'\n"), "crews.staff_table")
 
 
-@DEFECT
 def test_a_refused_run_with_overwrite_keeps_the_earlier_result(run_twin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, err, out = run_twin(SHORT)
     assert code == 0, err
@@ -180,3 +170,35 @@ def test_a_period_calibrate_that_is_not_a_list_is_refused(tmp_path: Path, calibr
     )
     with pytest.raises(ScenarioError, match="calibrate"):
         load_period(period)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("[crews]\nper_kelurahan = 1000000000\n", "crews.per_kelurahan"),
+        ("[coordination]\nstaff_per_kelurahan = 1000000000\n", "coordination.staff_per_kelurahan"),
+        ("[agencies.dlh]\nteams_per_kota = 1000000000\n", "agencies.dlh.teams_per_kota"),
+        ("[agencies.dlh]\nworking_days = []\n", "agencies.dlh.working_days"),
+        ("[demand]\naccess_mean_m = 1e300\n", "demand.access_mean_m"),
+        ("[demand]\ndaily_cv = 1e300\n", "demand.daily_cv"),
+        ("start_date = '9999-12-01'\n", "run.start_date"),
+        ("[demand.flood]\ndays = [0]\nmultiplier = 1e9\n", "demand.flood.multiplier"),
+        ("[crews]\npriority_order = ['lava']\n", "crews.priority_order[0]"),
+    ],
+)
+def test_more_absurd_input_is_refused_before_any_draw(run_twin, body: str, field: str) -> None:  # type: ignore[no-untyped-def]
+    """Values that ate the machine's memory (a billion crews) or overflowed a draw, found by the
+    same outside tester after the first fixes (a body without a table header goes to [run])."""
+    refused(run_twin(SHORT + body), field)
+
+
+def test_a_partial_channel_table_changes_only_what_it_lists() -> None:
+    from twin.model.scenario import Scenario, scenario_from_dict
+
+    default = Scenario().demand.channels
+    changed = scenario_from_dict({"demand": {"channels": {"jaki": {"entry_delay_min": 10.0}}}})
+    channels = changed.demand.channels
+    assert set(channels) == set(default)
+    assert channels["jaki"].entry_delay_min == 10.0
+    assert channels["jaki"].share == default["jaki"].share
+    assert channels["twitter"] == default["twitter"]

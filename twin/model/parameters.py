@@ -512,7 +512,7 @@ FIRST_YEAR, LAST_YEAR = 1990, 2100  # the calendar (public holidays) a run may f
 def check_at_most(name: str, value: float, limit: float, unit: str = "") -> None:
     """Refuse a value above `limit` (or NaN) with one line naming the field."""
     if not value <= limit:
-        raise ScenarioError(f"{name} must be at most {limit:,g}{unit}, got {value!r}")
+        raise ScenarioError(f"{name} must be at most {limit:,g}{unit}, got {value:g}")
 
 
 def check_non_negative(name: str, value: float) -> None:

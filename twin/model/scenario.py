@@ -25,6 +25,7 @@ from twin.model.changes import check_changes, schedule
 from twin.model.costs import CostParams
 from twin.model.parameters import (
     DEFAULT_AGENCIES,
+    DEFAULT_CATEGORIES,
     DEFAULT_ROUTING,
     DESK_DISCIPLINES,
     DISPATCH_POLICIES,
@@ -129,6 +130,7 @@ def validate(s: Scenario) -> None:
     if d.invalid_share + d.duplicate_share > 1:
         raise ScenarioError("demand.invalid_share + demand.duplicate_share must not exceed 1")
     check_non_negative("demand.access_mean_m", d.access_mean_m)
+    check_at_most("demand.access_mean_m", d.access_mean_m, 10_000.0, " m")  # 10 km off the road
     if len(d.monthly_profile) != 12:
         raise ScenarioError(
             f"demand.monthly_profile must have 12 values, got {len(d.monthly_profile)}"
@@ -205,6 +207,11 @@ def validate(s: Scenario) -> None:
         raise ScenarioError(
             f"crews.work: no work-time distribution for categor{'y' if len(missing) == 1 else 'ies'} {', '.join(missing)}"
         )
+    for i, category in enumerate(k.priority_order):  # the default order may name absent ones
+        if category not in d.categories and category not in DEFAULT_CATEGORIES:
+            raise ScenarioError(
+                f"crews.priority_order[{i}]: unknown category {category!r}; choose from {', '.join(d.categories)}"
+            )
     for name, dist in k.work.items():
         dist.validate(f"crews.work.{name}")
     k.verify_delay.validate("crews.verify_delay")
@@ -236,8 +243,11 @@ def _validate_run(run: RunParams) -> None:
         raise ScenarioError(
             f"run.start_date: not a date like 2016-12-01, got {run.start_date!r}"
         ) from None
-    first = start - dt.timedelta(days=run.warm_up_days)
-    last = start + dt.timedelta(days=run.days + run.follow_up_days)
+    try:
+        first = start - dt.timedelta(days=run.warm_up_days)
+        last = start + dt.timedelta(days=run.days + run.follow_up_days)
+    except OverflowError:  # past year 9999
+        first = last = dt.date.max
     if first.year < FIRST_YEAR or last.year > LAST_YEAR:
         raise ScenarioError(
             f"run.start_date: the run ({first} to {last} with warm-up and follow-up) must fall "
@@ -330,6 +340,10 @@ def _validate_routing(s: Scenario) -> None:
                 raise ScenarioError(
                     f"agencies.{dest}.teams_per_kota: no teams, but {where} sends it {share:g} of its reports"
                 )
+            if dest != "ppsu" and share * scale > 0 and not s.agencies[dest].working_days:
+                raise ScenarioError(
+                    f"agencies.{dest}.working_days: no working day, but {where} sends it {share:g} of its reports (they would wait forever)"
+                )
 
 
 # --- strict TOML -> dataclass mapping ---------------------------------------------------------
@@ -389,6 +403,9 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if unknown:
         prefix = f"{where}." if where else ""
         raise ScenarioError(f"{prefix}{unknown[0]}: unknown field (known: {', '.join(fields)})")
+    absent = [name for name in fields if name not in data]
+    if cls is Change and absent:  # a dated change has no default value to fall back on
+        raise ScenarioError(f"{where}.{absent[0]}: missing (a change needs date, field and value)")
     kwargs = {}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
@@ -401,8 +418,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
                 **default,
                 **{k: _convert(v, item_hint, f"{path}.{k}") for k, v in value.items()},
             }
-        elif name in ("work", "agencies") and isinstance(value, dict):
-            # a partial work table: listed categories override the defaults, others are kept
+        elif name in ("work", "agencies", "channels") and isinstance(value, dict):
+            # a partial table: listed entries override the defaults, others are kept
             default = fields[name].default_factory()  # type: ignore[misc,operator]
             item_hint = typing.get_args(hint)[1]
             merged = dict(default)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from twin.errors import ScenarioError
+from twin.model.parameters import MAX_STAFF
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -43,11 +44,11 @@ def read_staff_table(path: str, field: str, codes: NDArray[np.str_]) -> NDArray[
         raise ScenarioError(
             f"{field}: kelurahan code {missing[0]} is missing from {path} ({len(missing)} missing)"
         )
-    bad = staff.isna() | (staff < 0) | (staff != staff.round())
+    bad = ~staff.between(0, MAX_STAFF) | (staff != staff.round())  # NaN and inf are not between
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise ScenarioError(
-            f"{field}: staff of {given.iloc[row]} must be a whole number >= 0, got {table['staff'].iloc[row]!r}"
+            f"{field}: staff of {given.iloc[row]} must be a whole number from 0 to {MAX_STAFF:,}, got {table['staff'].iloc[row]}"
         )
     by_code = dict(zip(given, staff.astype(np.int64), strict=True))
     return np.array([by_code[c] for c in codes], dtype=np.int64)
