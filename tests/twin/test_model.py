@@ -301,7 +301,7 @@ def test_records_are_pinned_on_a_small_synthetic_run(synthetic_city) -> None:  #
     [
         ("31.99.99.9999,2\n", "unknown kelurahan code 31.99.99.9999"),
         ("", "is missing from"),
-        ("{first},x\n", "must be a whole number >= 0"),
+        ("{first},x\n", "must be a whole number from 0 to 1,000"),
     ],
 )
 def test_a_staff_table_with_bad_codes_is_refused(

@@ -517,9 +517,9 @@ def check_at_most(name: str, value: float, limit: float, unit: str = "") -> None
 
 def check_non_negative(name: str, value: float) -> None:
     if not (math.isfinite(value) and value >= 0):
-        raise ScenarioError(f"{name} must be a non-negative number, got {value!r}")
+        raise ScenarioError(f"{name} must be a non-negative number, got {float(value):g}")
 
 
 def check_share(name: str, value: float) -> None:
     if not (math.isfinite(value) and 0 <= value <= 1):
-        raise ScenarioError(f"{name} must be a share between 0 and 1, got {value!r}")
+        raise ScenarioError(f"{name} must be a share between 0 and 1, got {float(value):g}")

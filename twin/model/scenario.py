@@ -419,10 +419,11 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
                 **{k: _convert(v, item_hint, f"{path}.{k}") for k, v in value.items()},
             }
         elif name in ("work", "agencies", "channels") and isinstance(value, dict):
-            # a partial table: listed entries override the defaults, others are kept
+            # a partial table: listed entries override the defaults, others are kept (channels
+            # are the whole mix: only the listed ones, each with its defaults for what it omits)
             default = fields[name].default_factory()  # type: ignore[misc,operator]
             item_hint = typing.get_args(hint)[1]
-            merged = dict(default)
+            merged = {} if name == "channels" else dict(default)
             for key, item in value.items():
                 base = _as_toml(default[key]) if key in default else {}
                 if not isinstance(item, dict):
@@ -460,7 +461,7 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario file not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is fine
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:

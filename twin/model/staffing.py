@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 def read_staff_table(path: str, field: str, codes: NDArray[np.str_]) -> NDArray[np.int64]:
     """Staff per kelurahan (in the order of `codes`) from the CSV at `path`; `field` names it."""
+    if Path(path).is_dir():
+        raise ScenarioError(f"{field}: {path} is a folder, not a CSV table")
     if not Path(path).is_file():
         raise ScenarioError(f"{field}: table {path} not found")
     try:
@@ -32,7 +34,8 @@ def read_staff_table(path: str, field: str, codes: NDArray[np.str_]) -> NDArray[
         given = table["kelurahan_code"].astype(str).str.strip()
         staff = pd.to_numeric(table["staff"], errors="coerce")
     except (KeyError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ScenarioError(f"{field}: {path} needs columns kelurahan_code,staff ({exc})") from None
+        why = " ".join(str(exc).split())  # pandas' messages span lines
+        raise ScenarioError(f"{field}: {path} needs columns kelurahan_code,staff ({why})") from None
     repeated = given[given.duplicated()]
     if len(repeated):
         raise ScenarioError(f"{field}: kelurahan code {repeated.iloc[0]} is listed twice")

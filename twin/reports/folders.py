@@ -24,7 +24,7 @@ MARKERS = ("summary.json", "provenance.json")
 
 def slug(text: str) -> str:
     """A file-name-safe form of `text`."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:80]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:80]  # no hidden or parent folder
 
 
 def claim_output_dir(out: Path, *, overwrite: bool) -> Path:
