@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from twin.errors import TwinError
 from twin_cli.common import add_data_option, add_parallel_options
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from twin.experiments.replications import Runner
     from twin.model.scenario import Scenario
@@ -46,13 +47,28 @@ def make_runner(args: argparse.Namespace) -> Runner:
     )
 
 
-def _output_dir(args: argparse.Namespace, default: str) -> Path:
+@contextmanager
+def _output_dir(args: argparse.Namespace, default: str) -> Iterator[Path]:
     """The study's folder: ``--out``, else one under reports_out/ named by its parameters;
-    an earlier result there is refused unless ``--overwrite``."""
+    an earlier result there is refused unless ``--overwrite``. Claim it only once every input
+    is checked; should the study still stop (an error, Ctrl-C), the folder it claimed goes
+    with it: no half-written result is left behind."""
+    import shutil
+
     from twin.reports.folders import claim_output_dir, slug
 
     out = Path(args.out) if args.out else output_root() / slug(default)
-    return claim_output_dir(out, overwrite=args.overwrite)
+    existed = out.is_dir()
+    claim_output_dir(out, overwrite=args.overwrite)  # empty (or new) and ours from here on
+    try:
+        yield out
+    except BaseException:
+        if existed:  # a folder the user made: leave it, empty
+            for item in out.iterdir():
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _record(args: argparse.Namespace, out: Path, scenarios: list[Scenario]) -> None:
@@ -74,7 +90,8 @@ def _record(args: argparse.Namespace, out: Path, scenarios: list[Scenario]) -> N
 
 def cmd_replicate(args: argparse.Namespace) -> int:
     """`twin run SCENARIO --replications R`."""
-    from twin.experiments.variants import with_days
+    from twin.experiments.replications import check_replications
+    from twin.experiments.variants import check_staff_tables, with_days
     from twin.model.scenario import load_scenario
     from twin.reports.studies import replicate
 
@@ -85,10 +102,13 @@ def cmd_replicate(args: argparse.Namespace) -> int:
         scenario = dataclasses.replace(
             scenario, run=dataclasses.replace(scenario.run, seed=args.seed)
         )
+    check_replications(args.replications)
+    check_staff_tables([scenario], args.data)
+    runner = make_runner(args)
     default = f"{scenario.name}-seed{scenario.run.seed}-{scenario.run.days}d-r{args.replications}"
-    out = _output_dir(args, default)
-    result = replicate(scenario, args.replications, make_runner(args), out)
-    _record(args, out, [scenario])
+    with _output_dir(args, default) as out:
+        result = replicate(scenario, args.replications, runner, out)
+        _record(args, out, [scenario])
     table = result["summary"][["mean", "ci_low", "ci_high"]]
     print(
         f"{scenario.name}: {args.replications} replications of {scenario.run.days} days (95 % CI)"
@@ -102,7 +122,9 @@ def cmd_replicate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """`twin compare A.toml B.toml ... --replications R`."""
-    from twin.experiments.variants import with_days
+    from twin.errors import ScenarioError
+    from twin.experiments.replications import check_replications
+    from twin.experiments.variants import check_staff_tables, with_days
     from twin.model.scenario import load_scenario
     from twin.reports.studies import compare
 
@@ -110,11 +132,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
         with_days(load_scenario(p), args.days) for p in args.scenarios
     ]  # all checked first
     thresholds = parse_thresholds(args.threshold)
+    check_replications(args.replications)
+    if len(scenarios) < 2:
+        raise ScenarioError("twin compare needs at least two scenario files")
+    if len({s.name for s in scenarios}) < len(scenarios):
+        raise ScenarioError(
+            f"scenario names must differ to be compared: {', '.join(s.name for s in scenarios)}"
+        )
+    check_staff_tables(scenarios, args.data)
+    runner = make_runner(args)
     names = "-vs-".join(s.name for s in scenarios)
     days = "-".join(sorted({f"{s.run.days}d" for s in scenarios}))
-    out = _output_dir(args, f"compare-{names}-{days}-r{args.replications}")
-    result = compare(scenarios, args.replications, make_runner(args), out, thresholds)
-    _record(args, out, scenarios)
+    with _output_dir(args, f"compare-{names}-{days}-r{args.replications}") as out:
+        result = compare(scenarios, args.replications, runner, out, thresholds)
+        _record(args, out, scenarios)
     print(result["verdicts"].to_string(float_format=number))
     for name, diff in result["differences"].items():
         print(f"\n{name} minus {scenarios[0].name} (95 % CI, practical threshold, verdict):")
@@ -147,16 +178,25 @@ def parse_thresholds(items: list[str] | None) -> dict[str, float]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`twin sweep SWEEP.toml`."""
+    from twin.errors import ScenarioError
     from twin.experiments.sweep import load_sweep
+    from twin.experiments.variants import check_staff_tables
     from twin.reports.studies import run_sweep
 
     sweep = load_sweep(Path(args.sweep), days=args.days)  # refuses a bad grid before any run
-    out = _output_dir(args, f"sweep-{sweep.name}-{sweep.scenario.run.days}d-r{sweep.replications}")
-    print(
-        f"sweep {sweep.name}: {len(sweep.points)} grid points x {sweep.replications} replications"
-    )
-    result = run_sweep(sweep, make_runner(args), out)
-    _record(args, out, [sweep.scenario])
+    try:  # every grid point's staff tables against the city's kelurahan, before any run
+        check_staff_tables(sweep.scenarios(), args.data)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{args.sweep}: {exc}") from None
+    runner = make_runner(args)
+    default = f"sweep-{sweep.name}-{sweep.scenario.run.days}d-r{sweep.replications}"
+    with _output_dir(args, default) as out:
+        print(
+            f"sweep {sweep.name}: {len(sweep.points)} grid points x {sweep.replications} "
+            "replications"
+        )
+        result = run_sweep(sweep, runner, out)
+        _record(args, out, [sweep.scenario])
     cols = [*sweep.grid, "mean_resolution_h", "mean_coordination_h", "share_resolved_within_7d"]
     print(result["table"][cols].to_string(index=False, float_format=number))
     print(f"\nwrote {out}/: sweep.csv, minimum_staffing.csv, staffing_curve.png, report.html")
@@ -167,20 +207,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """`twin validate`: every period's published figures against the twin, fitted and predicted;
     non-zero when a fitted (in-sample) figure misses its tolerance, or with ``--strict`` when a
     predicted one falls outside its interval."""
-    from twin.experiments.validation import periods_folder, validate, verdict
+    from twin.errors import ScenarioError
+    from twin.experiments.validation import periods_folder, prepare, run_validation, verdict
     from twin.reports.checks import write_validation_report
 
+    if args.assumptions is not None:
+        raise ScenarioError(
+            "--assumptions: twin validate uses no parameter ranges (it draws the parameters from "
+            "each fitted period's posterior); the option is for twin calibrate and twin sensitivity"
+        )
     periods = periods_folder(Path(args.periods_dir) if args.periods_dir else None)
     chosen = args.periods or list(periods)
     unknown = [p for p in chosen if p not in periods]
     if unknown:
         raise TwinError(f"no period file for {unknown[0]}; choose from {', '.join(periods)}")
+    # every period, draw, scenario and staff table checked before any folder or run
+    prepared = prepare(periods, chosen, args.replications, days=args.days, data_dir=args.data)
+    runner = make_runner(args)
     length = f"{args.days}d" if args.days else "full"
-    out = _output_dir(args, f"validation-{'-'.join(chosen)}-{length}-r{args.replications}")
-    table = validate(periods, chosen, args.replications, make_runner(args), days=args.days)
-    _record(args, out, [periods[p].base_scenario(args.days) for p in chosen])
-    table.to_csv(out / "validation.csv", index=False)
-    write_validation_report(table, args.replications, out)
+    with _output_dir(args, f"validation-{'-'.join(chosen)}-{length}-r{args.replications}") as out:
+        table = run_validation(prepared, runner)
+        _record(args, out, [periods[p].base_scenario(args.days) for p in chosen])
+        table.to_csv(out / "validation.csv", index=False)
+        write_validation_report(table, args.replications, out)
     shown = table[["period", "check", "kpi", "role", "published", "simulated", "pi_low",
                    "pi_high", "tolerance", "pass", "in_interval"]]  # fmt: skip
     print(shown.to_string(index=False, float_format=number))
@@ -204,6 +253,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from twin.experiments.inference import calibrate_abc, calibration_ranges, marginals, trade_offs
     from twin.experiments.periods import load_period
     from twin.experiments.validation import PERIOD_DIR
+    from twin.experiments.variants import check_days, check_staff_tables
     from twin.reports.calibration_report import write_calibrated, write_calibration_report
 
     given = Path(args.period)
@@ -214,9 +264,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         period = load_period(folder / f"{args.period}.toml")
     if not period.fit:
         raise TwinError(f"{period.path}: fit = false: this period is never used for fitting")
+    if args.days is not None:
+        check_days(args.days, "--days")
     days = args.days or period.calibration_days
     path = Path(args.assumptions) if args.assumptions else SCENARIO_DIR / "assumptions.toml"
-    ranges = calibration_ranges(period, load_assumptions(path, period.base_scenario(days)))
+    base = period.base_scenario(days)
+    ranges = calibration_ranges(period, load_assumptions(path, base))
+    check_staff_tables([base], args.data)
     stamp = args.started_at.strftime("%Y%m%d-%H%M%S")
     out = (
         Path(args.out)
@@ -258,30 +312,39 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     """`twin sensitivity SCENARIO`: Morris screening of the assumed parameters."""
     from twin.city.datadir import SCENARIO_DIR
+    from twin.errors import ScenarioError
     from twin.experiments.assumptions import load_assumptions
+    from twin.experiments.replications import check_replications
     from twin.experiments.sensitivity import morris
-    from twin.experiments.variants import with_days
+    from twin.experiments.variants import check_staff_tables, with_days
     from twin.model.scenario import load_scenario
     from twin.reports.checks import write_sensitivity_report
 
     scenario = with_days(load_scenario(args.scenario), args.days)
     path = Path(args.assumptions) if args.assumptions else SCENARIO_DIR / "assumptions.toml"
     assumptions = load_assumptions(path, scenario)  # every range checked before any run
-    out = _output_dir(
-        args, f"sensitivity-{scenario.name}-{scenario.run.days}d-t{args.trajectories}"
-    )
-    result = morris(
-        scenario, assumptions, make_runner(args), trajectories=args.trajectories,
-        replications=args.replications, seed=scenario.run.seed,
-    )  # fmt: skip
-    result["indices"].to_csv(out / "morris_indices.csv", index=False)
-    result["ranking"].to_csv(out / "ranking.csv")
-    result["samples"].to_csv(out / "samples.csv", index=False)
-    write_sensitivity_report(result, scenario.name, scenario.run.days, args.trajectories, out)
+    if args.trajectories < 2:
+        raise ScenarioError(f"--trajectories must be >= 2, got {args.trajectories}")
+    if args.replications < 1:
+        raise ScenarioError(f"--replications must be >= 1, got {args.replications}")
+    if args.replications > 1:
+        check_replications(args.replications)
+    check_staff_tables([scenario], args.data)
+    runner = make_runner(args)
+    default = f"sensitivity-{scenario.name}-{scenario.run.days}d-t{args.trajectories}"
+    with _output_dir(args, default) as out:
+        result = morris(
+            scenario, assumptions, runner, trajectories=args.trajectories,
+            replications=args.replications, seed=scenario.run.seed,
+        )  # fmt: skip
+        result["indices"].to_csv(out / "morris_indices.csv", index=False)
+        result["ranking"].to_csv(out / "ranking.csv")
+        result["samples"].to_csv(out / "samples.csv", index=False)
+        write_sensitivity_report(result, scenario.name, scenario.run.days, args.trajectories, out)
+        _record(args, out, [scenario])
     ranked = result["ranking"].join(
         result["indices"].pivot(index="parameter", columns="kpi", values="rank")
     )
-    _record(args, out, [scenario])
     print(ranked.to_string(float_format=number))
     print(
         f"\n{result['runs']} runs; wrote {out}/: morris_indices.csv, ranking.csv, sensitivity.png, report.html"
@@ -297,7 +360,7 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     from twin.errors import ScenarioError
     from twin.experiments.allocate import Search, run_search
     from twin.experiments.allocation import check_targets, parse_budget
-    from twin.experiments.variants import with_days
+    from twin.experiments.variants import check_staff_tables, with_days
     from twin.model.scenario import load_scenario
     from twin.reports.allocation_report import write_allocation
 
@@ -307,15 +370,17 @@ def cmd_allocate(args: argparse.Namespace) -> int:
         if getattr(args, name) < (2 if name == "replications" else 0):
             raise ScenarioError(f"--{name} must be >= {2 if name == 'replications' else 0}")
     scenario = with_days(load_scenario(args.scenario), args.days)
-    out = _output_dir(args, f"allocate-{scenario.name}-{args.budget}-{scenario.run.days}d")
-    city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=True)
+    check_staff_tables([scenario], args.data)
+    runner = make_runner(args)
+    city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=not args.quiet)
     search = Search(scenario, budget, targets, replications=args.replications, rounds=args.rounds)
     started = time.perf_counter()
-    outcome = run_search(search, city, make_runner(args), out / "tables")
-    result = write_allocation(
-        outcome, search, city.table[~city.is_seribu], city.kelurahan.codes, out
-    )
-    _record(args, out, [scenario])
+    with _output_dir(args, f"allocate-{scenario.name}-{args.budget}-{scenario.run.days}d") as out:
+        outcome = run_search(search, city, runner, out / "tables")
+        result = write_allocation(
+            outcome, search, city.table[~city.is_seribu], city.kelurahan.codes, out
+        )
+        _record(args, out, [scenario])
     print(result["kpis"].to_string(index=False, float_format=number))
     for line in result["executive"]:
         print(line)
@@ -412,8 +477,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="runs per period and check, each a draw of the calibrated parameters (default 20)",
     )  # fmt: skip
     validate.add_argument(
-        "--days", type=int, help="measured days of every period (rates are compared per day)"
-    )
+        "--days", type=int,
+        help="measured days of every period, >= 1 (default: each period's whole length; rates "
+        "are compared per day)",
+    )  # fmt: skip
     validate.add_argument(
         "--out",
         metavar="DIR",
@@ -423,10 +490,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--periods", dest="periods_dir", metavar="DIR",
         help="folder of period files (default scenarios/periods/)",
     )  # fmt: skip
-    validate.add_argument(
-        "--assumptions",
-        metavar="FILE",
-        help="parameter ranges (default scenarios/assumptions.toml)",
+    validate.add_argument(  # refused with a line saying why: validation reads no ranges
+        "--assumptions", metavar="FILE", help=argparse.SUPPRESS
     )
     validate.add_argument(
         "--strict", action="store_true",
@@ -523,3 +588,5 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         sub.add_argument(
             "--overwrite", action="store_true", help="replace an earlier result at the output"
         )
+    for sub in (compare, sweep, validate, sensitivity, allocate):  # the studies of make_runner
+        sub.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -25,6 +25,7 @@ from typing import Any
 from twin.errors import ScenarioError
 from twin.experiments.replications import HEADLINE_KPIS
 from twin.experiments.variants import apply_point
+from twin.model.parameters import FIRST_YEAR, LAST_YEAR
 from twin.model.scenario import Scenario, load_scenario
 
 PERIOD_KEYS = {"description", "start", "end", "scenario", "fit", "calibrate", "calibration_days",
@@ -134,17 +135,21 @@ class Period:
     def base_scenario(self, days: int | None = None) -> Scenario:
         """The period's scenario on its own dates and published volume (`days` measured days
         from the start, default the whole period; flood days past them fall away)."""
-        scenario = load_scenario(self.scenario)
-        days = days or self.days
-        flood = dataclasses.replace(
-            scenario.demand.flood, days=tuple(d for d in scenario.demand.flood.days if d < days)
-        )
-        scenario = dataclasses.replace(
-            scenario,
-            run=dataclasses.replace(scenario.run, days=days, start_date=self.start.isoformat()),
-            demand=dataclasses.replace(scenario.demand, flood=flood),
-        )
-        return apply_point(scenario, {"demand.reports_per_day": self.volume.published})
+        try:
+            scenario = load_scenario(self.scenario)
+            days = days or self.days
+            flood = dataclasses.replace(
+                scenario.demand.flood,
+                days=tuple(d for d in scenario.demand.flood.days if d < days),
+            )
+            scenario = dataclasses.replace(
+                scenario,
+                run=dataclasses.replace(scenario.run, days=days, start_date=self.start.isoformat()),
+                demand=dataclasses.replace(scenario.demand, flood=flood),
+            )
+            return apply_point(scenario, {"demand.reports_per_day": self.volume.published})
+        except ScenarioError as exc:  # name the period file: its dates and volume are applied
+            raise ScenarioError(f"{self.path}: {exc}") from None
 
 
 def load_period(path: Path) -> Period:
@@ -163,9 +168,17 @@ def load_period(path: Path) -> Period:
     start, end = _date(path, data, "start"), _date(path, data, "end")
     if end < start:
         raise ScenarioError(f"{path}: end {end} is before start {start}")
+    for key, day in (("start", start), ("end", end)):
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise ScenarioError(
+                f"{path}: {key}: {day} is outside the calendar the twin knows "
+                f"({FIRST_YEAR}-{LAST_YEAR})"
+            )
     if "scenario" not in data:
         raise ScenarioError(f"{path}: scenario is missing (the period's scenario file)")
-    scenario = (path.parent / str(data["scenario"])).resolve()
+    if not isinstance(data["scenario"], str) or not data["scenario"]:
+        raise ScenarioError(f"{path}: scenario: expected a file name, got {data['scenario']!r}")
+    scenario = (path.parent / data["scenario"]).resolve()
     if not scenario.is_file():
         raise ScenarioError(f"{path}: scenario: {scenario} not found")
     figures = tuple(_figure(path, i, spec) for i, spec in enumerate(_list(path, data, "published")))
@@ -174,14 +187,21 @@ def load_period(path: Path) -> Period:
         raise ScenarioError(
             f'{path}: published: needs exactly one volume (role = "volume", kpi = "reports_per_day"), found {len(volumes)}'
         )
-    calibrate = tuple(str(c) for c in data.get("calibrate", []))
+    calibrate = data.get("calibrate", [])
+    if not isinstance(calibrate, list) or not all(isinstance(c, str) and c for c in calibrate):
+        raise ScenarioError(
+            f'{path}: calibrate: expected a list of dotted field names, e.g. ["crews.proof_min"], '
+            f"got {calibrate!r}"
+        )
+    if len(set(calibrate)) < len(calibrate):
+        raise ScenarioError(f"{path}: calibrate: a field is listed twice")
     fit = data.get("fit", True)
     if not isinstance(fit, bool):
         raise ScenarioError(f"{path}: fit must be true or false")
     if fit and not calibrate:
         raise ScenarioError(f"{path}: calibrate: a fitted period names the parameters it fits")
     days = data.get("calibration_days")
-    if days is not None and (not isinstance(days, int) or days < 1):
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
         raise ScenarioError(f"{path}: calibration_days must be a whole number >= 1")
     ranges = data.get("ranges", {})
     if not isinstance(ranges, dict):
@@ -194,7 +214,7 @@ def load_period(path: Path) -> Period:
         raise ScenarioError(f"{path}: posterior: {posterior} not found (run twin calibrate)")
     return Period(
         name=path.stem, path=path, description=str(data.get("description", "")), start=start,
-        end=end, scenario=scenario, fit=fit, calibrate=calibrate, calibration_days=days,
+        end=end, scenario=scenario, fit=fit, calibrate=tuple(calibrate), calibration_days=days,
         ranges=ranges, posterior=posterior, figures=figures,
     )  # fmt: skip
 
@@ -250,12 +270,16 @@ def _figure(path: Path, i: int, spec: Any) -> Target:
     role = str(spec.get("role", "target"))
     if role not in ROLES:
         raise ScenarioError(f"{where}: role {role!r}: choose {' or '.join(ROLES)}")
-    try:
-        value, tolerance = float(spec["value"]), float(spec["tolerance"])
-    except (TypeError, ValueError):
-        raise ScenarioError(f"{where}: value and tolerance must be numbers") from None
+    if any(isinstance(spec[k], bool) or not isinstance(spec[k], int | float)
+           for k in ("value", "tolerance")):  # fmt: skip
+        raise ScenarioError(f"{where}: value and tolerance must be numbers")
+    value, tolerance = float(spec["value"]), float(spec["tolerance"])
     if not (math.isfinite(value) and math.isfinite(tolerance)) or tolerance <= 0:
         raise ScenarioError(f"{where}: tolerance must be a number > 0")
+    if role == "volume" and not value > 0:
+        raise ScenarioError(
+            f"{where}: value: the published volume must be > 0 a day, got {value:g}"
+        )
     relative = spec.get("relative", False)
     if not isinstance(relative, bool):
         raise ScenarioError(f"{where}: relative must be true or false")

@@ -29,6 +29,7 @@ A predicted KPI is judged by whether the published value lies inside the predict
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,7 +40,12 @@ from twin.errors import ScenarioError
 from twin.experiments.inference import resample
 from twin.experiments.periods import Period, Target, load_periods
 from twin.experiments.replications import Task
-from twin.experiments.variants import apply_point, scenario_to_dict
+from twin.experiments.variants import (
+    apply_point,
+    check_days,
+    check_staff_tables,
+    scenario_to_dict,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,7 +53,16 @@ if TYPE_CHECKING:
     from twin.experiments.replications import Runner
     from twin.model.scenario import Scenario
 
-__all__ = ["PERIOD_DIR", "Target", "load_periods", "load_posterior", "validate"]
+__all__ = [
+    "PERIOD_DIR",
+    "Target",
+    "ValidationPlan",
+    "load_periods",
+    "load_posterior",
+    "prepare",
+    "run_validation",
+    "validate",
+]
 
 PERIOD_DIR = SCENARIO_DIR / "periods"
 
@@ -127,32 +142,71 @@ def plan(
     return checks
 
 
-def validate(
+@dataclass(slots=True)
+class ValidationPlan:
+    """What `twin validate` will run, every input checked: the chosen periods, their checks
+    (period, check, parameter draws) and one task per run."""
+
+    periods: dict[str, Period]
+    chosen: list[str]
+    checks: list[tuple[str, str, list[dict[str, float]]]]
+    tasks: list[Task]
+
+
+def prepare(
     periods: dict[str, Period],
     chosen: list[str],
     runs: int,
-    runner: Runner,
     *,
     days: int | None = None,
     seed: int = 0,
-) -> pd.DataFrame:
-    """Published against simulated, with 95 % predictive intervals, for every check of every
-    chosen period (one row per check and published figure)."""
+    data_dir: str | None = None,
+) -> ValidationPlan:
+    """Check everything a validation needs and build its runs, before any output or run: the
+    chosen periods exist, every one of them has a check, every run's scenario (each draw of the
+    accepted parameters on the period's dates and volume) is valid, its staff tables match the
+    city's kelurahan; a `ScenarioError` naming the file and field otherwise."""
     unknown = [p for p in chosen if p not in periods]
     if unknown:
         raise ScenarioError(f"no period file for {unknown[0]}; choose from {', '.join(periods)}")
-    if runs < 2:
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 2:
         raise ScenarioError(f"--replications must be >= 2 for an interval, got {runs}")
-    checks = plan(periods, chosen, runs, seed)
+    if days is not None:
+        check_days(days, "--days")
     bases = {name: periods[name].base_scenario(days) for name in chosen}
-    tasks = [
-        Task((name, check, i), apply_point(bases[name], draw), i, runner.data_dir)
-        for name, check, draws in checks
-        for i, draw in enumerate(draws)  # draw i runs replication i: parameters and dice vary
-    ]
-    results = runner.run(tasks)
+    checks = plan(periods, chosen, runs, seed)
+    unchecked = [name for name in chosen if not any(c[0] == name for c in checks)]
+    if unchecked:
+        path = periods[unchecked[0]].path
+        raise ScenarioError(
+            f"{path}: nothing to validate: the period has fit = false (only predicted) and no "
+            f"fitted period in {path.parent} has a posterior (accepted draws) to predict it from"
+        )
+    tasks = []
+    for name, check, draws in checks:
+        for i, draw in enumerate(draws):  # draw i runs replication i: parameters and dice vary
+            try:
+                scenario = apply_point(bases[name], draw)
+            except ScenarioError as exc:
+                raise ScenarioError(
+                    f"{periods[name].path}: {check} draw {i} ({draw}): {exc}"
+                ) from None
+            tasks.append(Task((name, check, i), scenario, i, data_dir))
+    for name, base in bases.items():  # a run would otherwise stop half-way through
+        try:
+            check_staff_tables([base], data_dir)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{periods[name].path}: {exc}") from None
+    return ValidationPlan(periods, chosen, checks, tasks)
+
+
+def run_validation(prepared: ValidationPlan, runner: Runner) -> pd.DataFrame:
+    """Run a prepared validation: published against simulated, with 95 % predictive intervals,
+    for every check of every chosen period (one row per check and published figure)."""
+    periods = prepared.periods
+    results = runner.run(prepared.tasks)
     rows: list[dict[str, Any]] = []
-    for name, check, _ in checks:
+    for name, check, _ in prepared.checks:
         kpis = pd.DataFrame([r.kpis for r in results if r.key[:2] == (name, check)])
         for target in periods[name].figures:
             if target.role == "volume" and check == "leave-one-out":
@@ -171,6 +225,21 @@ def validate(
                 "in_interval": bool(lo <= target.published <= hi), "source": target.source,
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def validate(
+    periods: dict[str, Period],
+    chosen: list[str],
+    runs: int,
+    runner: Runner,
+    *,
+    days: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """`prepare`, then `run_validation`: published against simulated for every check of every
+    chosen period."""
+    prepared = prepare(periods, chosen, runs, days=days, seed=seed, data_dir=runner.data_dir)
+    return run_validation(prepared, runner)
 
 
 def verdict(table: pd.DataFrame) -> dict[str, int]:

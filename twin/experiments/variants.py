@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twin.errors import ScenarioError
 from twin.model.scenario import Scenario, scenario_from_dict
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
 
 
 def replace_field(scenario: Scenario, path: str, value: Any) -> Scenario:
@@ -45,6 +49,40 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     return {k: plain(v) for k, v in dataclasses.asdict(scenario).items()}
 
 
+def check_days(days: object, where: str = "--days") -> int:
+    """`days` if it is a whole number >= 1, else `ScenarioError` naming `where`."""
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ScenarioError(f"{where} must be a whole number >= 1, got {days!r}")
+    return days
+
+
+def check_staff_tables(scenarios: Iterable[Scenario], data_dir: str | Path | None) -> None:
+    """Read every staff table the scenarios name against the city's kelurahan codes, before any
+    run: a missing file, an unknown, missing or repeated code or a bad count is a
+    `ScenarioError` naming the field (a run would otherwise stop half-way through a study)."""
+    tables = sorted(
+        {
+            (field, table)
+            for s in scenarios
+            for field, table in (
+                ("coordination.staff_table", s.coordination.staff_table),
+                ("crews.staff_table", s.crews.staff_table),
+            )
+            if table
+        }
+    )
+    if not tables:
+        return
+    from twin.city.datadir import resolve_data_dir
+    from twin.city.kelurahan import load_kelurahan
+    from twin.model.staffing import read_staff_table
+
+    paths = resolve_data_dir(data_dir)
+    codes = load_kelurahan(paths.require(paths.kelurahan))["kode_kemendagri"].astype(str)
+    for field, table in tables:
+        read_staff_table(table, field, codes.to_numpy(dtype=str))
+
+
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid's values (the cartesian product), in a stable order."""
     if not grid:
@@ -69,12 +107,12 @@ def apply_point(base: Scenario, point: dict[str, Any]) -> Scenario:
     return scenario
 
 
-def with_days(scenario: Scenario, days: int | None) -> Scenario:
-    """The scenario with `days` simulated days (unchanged when None; later flood days dropped)."""
+def with_days(scenario: Scenario, days: int | None, *, where: str = "--days") -> Scenario:
+    """The scenario with `days` simulated days (unchanged when None; later flood days dropped);
+    `where` names the option or field the number came from in an error."""
     if days is None:
         return scenario
-    if days < 1:
-        raise ScenarioError(f"--days must be >= 1, got {days}")
+    check_days(days, where)
     flood = scenario.demand.flood  # flood days past a shortened run fall away with it
     flood = dataclasses.replace(flood, days=tuple(d for d in flood.days if d < days))
     return dataclasses.replace(
