@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ from twin.errors import TwinError
 from twin_cli.common import add_data_option, add_parallel_options
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from twin.experiments.replications import Runner
     from twin.model.scenario import Scenario
@@ -47,28 +46,15 @@ def make_runner(args: argparse.Namespace) -> Runner:
     )
 
 
-@contextmanager
-def _output_dir(args: argparse.Namespace, default: str) -> Iterator[Path]:
+def _output_dir(args: argparse.Namespace, default: str) -> Path:
     """The study's folder: ``--out``, else one under reports_out/ named by its parameters;
     an earlier result there is refused unless ``--overwrite``. Claim it only once every input
-    is checked; should the study still stop (an error, Ctrl-C), the folder it claimed goes
-    with it: no half-written result is left behind."""
-    import shutil
-
+    is checked (should the study still fail, `twin_cli.main` removes the folder and puts back
+    the result it was to replace)."""
     from twin.reports.folders import claim_output_dir, slug
 
     out = Path(args.out) if args.out else output_root() / slug(default)
-    existed = out.is_dir()
-    claim_output_dir(out, overwrite=args.overwrite)  # empty (or new) and ours from here on
-    try:
-        yield out
-    except BaseException:
-        if existed:  # a folder the user made: leave it, empty
-            for item in out.iterdir():
-                shutil.rmtree(item) if item.is_dir() else item.unlink()
-        else:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    return claim_output_dir(out, overwrite=args.overwrite)
 
 
 def _record(args: argparse.Namespace, out: Path, scenarios: list[Scenario]) -> None:
@@ -106,9 +92,9 @@ def cmd_replicate(args: argparse.Namespace) -> int:
     check_staff_tables([scenario], args.data)
     runner = make_runner(args)
     default = f"{scenario.name}-seed{scenario.run.seed}-{scenario.run.days}d-r{args.replications}"
-    with _output_dir(args, default) as out:
-        result = replicate(scenario, args.replications, runner, out)
-        _record(args, out, [scenario])
+    out = _output_dir(args, default)
+    result = replicate(scenario, args.replications, runner, out)
+    _record(args, out, [scenario])
     table = result["summary"][["mean", "ci_low", "ci_high"]]
     print(
         f"{scenario.name}: {args.replications} replications of {scenario.run.days} days (95 % CI)"
@@ -143,9 +129,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runner = make_runner(args)
     names = "-vs-".join(s.name for s in scenarios)
     days = "-".join(sorted({f"{s.run.days}d" for s in scenarios}))
-    with _output_dir(args, f"compare-{names}-{days}-r{args.replications}") as out:
-        result = compare(scenarios, args.replications, runner, out, thresholds)
-        _record(args, out, scenarios)
+    out = _output_dir(args, f"compare-{names}-{days}-r{args.replications}")
+    result = compare(scenarios, args.replications, runner, out, thresholds)
+    _record(args, out, scenarios)
     print(result["verdicts"].to_string(float_format=number))
     for name, diff in result["differences"].items():
         print(f"\n{name} minus {scenarios[0].name} (95 % CI, practical threshold, verdict):")
@@ -190,13 +176,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ScenarioError(f"{args.sweep}: {exc}") from None
     runner = make_runner(args)
     default = f"sweep-{sweep.name}-{sweep.scenario.run.days}d-r{sweep.replications}"
-    with _output_dir(args, default) as out:
-        print(
-            f"sweep {sweep.name}: {len(sweep.points)} grid points x {sweep.replications} "
-            "replications"
-        )
-        result = run_sweep(sweep, runner, out)
-        _record(args, out, [sweep.scenario])
+    out = _output_dir(args, default)
+    print(
+        f"sweep {sweep.name}: {len(sweep.points)} grid points x {sweep.replications} replications"
+    )
+    result = run_sweep(sweep, runner, out)
+    _record(args, out, [sweep.scenario])
     cols = [*sweep.grid, "mean_resolution_h", "mean_coordination_h", "share_resolved_within_7d"]
     print(result["table"][cols].to_string(index=False, float_format=number))
     print(f"\nwrote {out}/: sweep.csv, minimum_staffing.csv, staffing_curve.png, report.html")
@@ -225,11 +210,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     prepared = prepare(periods, chosen, args.replications, days=args.days, data_dir=args.data)
     runner = make_runner(args)
     length = f"{args.days}d" if args.days else "full"
-    with _output_dir(args, f"validation-{'-'.join(chosen)}-{length}-r{args.replications}") as out:
-        table = run_validation(prepared, runner)
-        _record(args, out, [periods[p].base_scenario(args.days) for p in chosen])
-        table.to_csv(out / "validation.csv", index=False)
-        write_validation_report(table, args.replications, out)
+    out = _output_dir(args, f"validation-{'-'.join(chosen)}-{length}-r{args.replications}")
+    table = run_validation(prepared, runner)
+    _record(args, out, [periods[p].base_scenario(args.days) for p in chosen])
+    table.to_csv(out / "validation.csv", index=False)
+    write_validation_report(table, args.replications, out)
     shown = table[["period", "check", "kpi", "role", "published", "simulated", "pi_low",
                    "pi_high", "tolerance", "pass", "in_interval"]]  # fmt: skip
     print(shown.to_string(index=False, float_format=number))
@@ -332,16 +317,16 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     check_staff_tables([scenario], args.data)
     runner = make_runner(args)
     default = f"sensitivity-{scenario.name}-{scenario.run.days}d-t{args.trajectories}"
-    with _output_dir(args, default) as out:
-        result = morris(
-            scenario, assumptions, runner, trajectories=args.trajectories,
-            replications=args.replications, seed=scenario.run.seed,
-        )  # fmt: skip
-        result["indices"].to_csv(out / "morris_indices.csv", index=False)
-        result["ranking"].to_csv(out / "ranking.csv")
-        result["samples"].to_csv(out / "samples.csv", index=False)
-        write_sensitivity_report(result, scenario.name, scenario.run.days, args.trajectories, out)
-        _record(args, out, [scenario])
+    out = _output_dir(args, default)
+    result = morris(
+        scenario, assumptions, runner, trajectories=args.trajectories,
+        replications=args.replications, seed=scenario.run.seed,
+    )  # fmt: skip
+    result["indices"].to_csv(out / "morris_indices.csv", index=False)
+    result["ranking"].to_csv(out / "ranking.csv")
+    result["samples"].to_csv(out / "samples.csv", index=False)
+    write_sensitivity_report(result, scenario.name, scenario.run.days, args.trajectories, out)
+    _record(args, out, [scenario])
     ranked = result["ranking"].join(
         result["indices"].pivot(index="parameter", columns="kpi", values="rank")
     )
@@ -375,12 +360,12 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     city = load_city(args.data, speeds=scenario.city.speed_settings(), progress=not args.quiet)
     search = Search(scenario, budget, targets, replications=args.replications, rounds=args.rounds)
     started = time.perf_counter()
-    with _output_dir(args, f"allocate-{scenario.name}-{args.budget}-{scenario.run.days}d") as out:
-        outcome = run_search(search, city, runner, out / "tables")
-        result = write_allocation(
-            outcome, search, city.table[~city.is_seribu], city.kelurahan.codes, out
-        )
-        _record(args, out, [scenario])
+    out = _output_dir(args, f"allocate-{scenario.name}-{args.budget}-{scenario.run.days}d")
+    outcome = run_search(search, city, runner, out / "tables")
+    result = write_allocation(
+        outcome, search, city.table[~city.is_seribu], city.kelurahan.codes, out
+    )
+    _record(args, out, [scenario])
     print(result["kpis"].to_string(index=False, float_format=number))
     for line in result["executive"]:
         print(line)
