@@ -1,9 +1,9 @@
 """Bad scenario input found by an outside tester: each case must end with one line naming the
 field and exit code 2, never a traceback, a silent nonsense result or a lost earlier result.
 
-Every test here reproduces an open defect and is marked ``xfail(strict=True)``: it fails today
-(xfail), and when the defect is fixed it passes, which a strict xfail reports as a failure:
-then drop its marker. Runs use the five-kelurahan synthetic city (a second each).
+Every test here reproduced a defect (a traceback, a silent nonsense result, a lost earlier
+result) before it was fixed; they stay as regression tests. Runs use the five-kelurahan synthetic
+city (a second each).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import pytest
 from twin.errors import ScenarioError
 from twin_cli.main import main
 
-DEFECT = pytest.mark.xfail(strict=True, reason="open defect: bad input not refused with one line")
 CODES = ("31.71.01.1001", "31.71.01.1002", "31.71.02.1001", "31.71.02.1002", "31.71.02.1003")
 SHORT = "[run]\ndays = 2\nwarm_up_days = 0\nfollow_up_days = 1\n"
 
@@ -141,7 +140,6 @@ def test_a_refused_run_with_overwrite_keeps_the_earlier_result(run_twin, tmp_pat
     assert sorted(p.name for p in out.iterdir()) == before
 
 
-@DEFECT
 @pytest.mark.parametrize(
     "line", ['days = "1"', "days = [1]", "targets = 5", 'staffing = ["crews.per_kelurahan"]']
 )
@@ -155,7 +153,6 @@ def test_a_sweep_field_of_the_wrong_type_is_refused(tmp_path: Path, line: str) -
         load_sweep(sweep)
 
 
-@DEFECT
 @pytest.mark.parametrize("calibrate", ["5", '"coordination.patience_h"'])
 def test_a_period_calibrate_that_is_not_a_list_is_refused(tmp_path: Path, calibrate: str) -> None:
     from twin.experiments.periods import load_period

@@ -264,8 +264,8 @@ def _check_volume(s: Scenario) -> None:
     expected = d.reports_per_day * days * peak
     if not expected <= MAX_REPORTS_PER_RUN:
         raise ScenarioError(
-            f"demand.reports_per_day: {d.reports_per_day:,g} a day over {days:,} simulated days is "
-            f"about {expected:,.0f} reports, more than the {MAX_REPORTS_PER_RUN:,} a run holds in "
+            f"demand.reports_per_day: {d.reports_per_day:,.6g} a day over {days:,} simulated days is "
+            f"about {expected:,.3g} reports, more than the {MAX_REPORTS_PER_RUN:,} a run holds in "
             "memory; lower the demand or shorten the run"
         )
 
