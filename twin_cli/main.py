@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -44,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def console() -> None:
-    """The `twin` console script (and ``python -m twin_cli``): `main`, then exit."""
+    """The `twin` console script (and ``python -m twin_cli``): `main`, then exit.
+
+    SIGTERM ends the command as Ctrl-C does, through its clean-up (a folder being replaced is
+    put back), with exit code 143.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main(exit_at_once=True))
 
 

@@ -60,7 +60,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         raise ScenarioError(f"{exc} (with --days {days} --seed {seed})") from None
     default = output_root() / slug(f"{scenario.name}-seed{seed}-{days}d")
-    out = claim_output_dir(Path(args.out) if args.out else default, overwrite=args.overwrite)
+    inputs = [Path(args.scenario)] + [
+        Path(t) for t in (scenario.coordination.staff_table, scenario.crews.staff_table) if t
+    ]
+    out = claim_output_dir(
+        Path(args.out) if args.out else default, overwrite=args.overwrite, inputs=inputs
+    )
     _simulate_and_write(args, scenario, out, seed=seed, days=days, replication=0)
     return 0
 

@@ -173,6 +173,7 @@ def write_plots(result: RunResult, mainland: gpd.GeoDataFrame, out: Path) -> lis
     ]
 
 
+WORKER_TIMEOUT_S = 300.0  # five figures take seconds; a worker silent this long is stuck
 FIGURE_COLUMNS = ["received_h", "closed_h", "outcome"]  # all the figures read of the records
 
 
@@ -196,7 +197,9 @@ class FigureWorker:
         if "fork" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("fork")  # the child shares the city's polygons
             self._conn, child = context.Pipe()
-            self._process = context.Process(target=_serve, args=(child, mainland), daemon=True)
+            self._process = context.Process(
+                target=_serve, args=(child, self._conn, mainland), daemon=True
+            )
             self._process.start()
             child.close()
 
@@ -219,8 +222,8 @@ class FigureWorker:
         if self._paths is None:
             drawn = None
             if self._process is not None:
-                try:
-                    drawn = self._conn.recv()
+                try:  # a worker that has not answered in this time is stuck: draw here
+                    drawn = self._conn.recv() if self._conn.poll(WORKER_TIMEOUT_S) else None
                 except (EOFError, OSError):  # the worker died
                     drawn = None
                 self._stop()
@@ -249,9 +252,10 @@ class FigureWorker:
         self._process = None
 
 
-def _serve(conn: Connection, mainland: gpd.GeoDataFrame) -> None:
+def _serve(conn: Connection, parents_end: Connection, mainland: gpd.GeoDataFrame) -> None:
     """The worker: warm matplotlib up, then draw the one run it is sent and send the paths back
     (None if drawing failed: the parent then draws them itself, and any error shows there)."""
+    parents_end.close()  # so that the parent's exit, however it ends, reaches us as end-of-file
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
     plt = pyplot()
     fig, ax = plt.subplots()
