@@ -9,8 +9,9 @@ paths (`twin --help`, `twin serve`) does not import pandas, scipy and geopandas 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from twin.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from twin.city.assembly import City, default_cache_dir, load_city
@@ -28,10 +29,7 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'twin.city' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME[name]), name)
+__getattr__ = lazy_exports(__name__, _HOME)
 
 
 __all__ = [

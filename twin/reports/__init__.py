@@ -7,8 +7,9 @@ importing the studies' statistics (scipy.stats and the experiment machinery).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from twin.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from twin.reports.run_files import format_summary, write_run
@@ -23,10 +24,7 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'twin.reports' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME[name]), name)
+__getattr__ = lazy_exports(__name__, _HOME)
 
 
 __all__ = ["compare", "format_summary", "replicate", "run_sweep", "write_run"]
